@@ -71,7 +71,8 @@ export function checkBlockSelf(block: Block): Check {
 
 /** quorum's ValidGenesisBlock. */
 export function checkGenesisBlock(block: Block): Check {
-  if (block.BlockId !== 0 || block.Epoch !== 0) return { ok: false, reason: 'genesis must be block 0' };
+  if (block.BlockId !== 0 || block.Epoch !== 0)
+    return { ok: false, reason: 'genesis must be block 0' };
   if (block.PrevHash.length !== 0) return { ok: false, reason: 'genesis has a previous hash' };
   if (block.Trxs.length !== 0) return { ok: false, reason: 'genesis carries trxs' };
   return checkBlockSelf(block);
@@ -79,7 +80,8 @@ export function checkGenesisBlock(block: Block): Check {
 
 /** quorum's ValidBlockWithParent: linkage, hash and signature. */
 export function checkBlockWithParent(block: Block, parent: Block): Check {
-  if (block.GroupId !== parent.GroupId) return { ok: false, reason: 'block belongs to another group' };
+  if (block.GroupId !== parent.GroupId)
+    return { ok: false, reason: 'block belongs to another group' };
   if (block.BlockId !== parent.BlockId + 1) {
     return { ok: false, reason: `block ${block.BlockId} does not follow ${parent.BlockId}` };
   }

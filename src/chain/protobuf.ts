@@ -5,7 +5,15 @@
  * in test/chain/vectors.test.ts pin it byte for byte.
  */
 
-export type ScalarKind = 'string' | 'bytes' | 'bool' | 'enum' | 'int32' | 'int64' | 'uint64' | 'uint53';
+export type ScalarKind =
+  | 'string'
+  | 'bytes'
+  | 'bool'
+  | 'enum'
+  | 'int32'
+  | 'int64'
+  | 'uint64'
+  | 'uint53';
 
 export interface FieldDesc {
   readonly no: number;

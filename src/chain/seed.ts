@@ -119,7 +119,8 @@ export function decodeSeedUrl(url: string): DecodedSeed {
   if (url.length > MAX_SEED_URL_LENGTH) throw new SeedError('seed is too long');
   const q = parseQuery(url.slice('rum://seed?'.length).split('#')[0]!);
   const version = q.get('v');
-  if (version !== '1') throw new SeedError(`unsupported seed version ${JSON.stringify(version ?? '')}`);
+  if (version !== '1')
+    throw new SeedError(`unsupported seed version ${JSON.stringify(version ?? '')}`);
 
   const groupId = bytesToUuid(b64field(q, 'g', 'group id', 16));
   const cipherKey = b64field(q, 'c', 'cipher key', 32);

@@ -67,14 +67,20 @@ export function checkTrx(trx: Trx, ctx: TrxCheckContext): Check {
   if (!isUuid(trx.TrxId)) return { ok: false, reason: 'trx id is not a uuid' };
   if (trx.GroupId !== ctx.groupId) return { ok: false, reason: 'trx belongs to another group' };
   if (trx.Version !== TRX_VERSION) {
-    return { ok: false, reason: `trx version ${JSON.stringify(trx.Version)} is not ${TRX_VERSION}` };
+    return {
+      ok: false,
+      reason: `trx version ${JSON.stringify(trx.Version)} is not ${TRX_VERSION}`,
+    };
   }
   if (trx.Type < 0 || trx.Type > 7 || trx.Type === 4 || trx.Type === 5) {
     return { ok: false, reason: `trx type ${trx.Type} cannot be put in a block` };
   }
   if (trx.Data.length === 0) return { ok: false, reason: 'trx has no data' };
   if (trx.Data.length > ctx.maxTrxDataBytes) {
-    return { ok: false, reason: `trx data is ${trx.Data.length} bytes, limit ${ctx.maxTrxDataBytes}` };
+    return {
+      ok: false,
+      reason: `trx data is ${trx.Data.length} bytes, limit ${ctx.maxTrxDataBytes}`,
+    };
   }
   if (trx.TimeStamp <= 0n) return { ok: false, reason: 'trx has no timestamp' };
   if (trx.Expired !== 0n && trx.Expired < ctx.nowNs) return { ok: false, reason: 'trx expired' };

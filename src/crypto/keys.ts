@@ -19,7 +19,7 @@ export function isValidPrivateKey(priv: Uint8Array): boolean {
 
 /** The 33-byte compressed public key of a private key. */
 export function publicKeyOf(priv: Uint8Array): Uint8Array {
-  if (!isValidPrivateKey(priv)) throw new TypeError("invalid secp256k1 private key");
+  if (!isValidPrivateKey(priv)) throw new TypeError('invalid secp256k1 private key');
   return secp256k1.getPublicKey(priv, true);
 }
 

@@ -3,8 +3,20 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { checkBlockWithParent, checkGenesisBlock, computeBlockHash, signBlock } from '../../src/chain/block.ts';
-import { type Block, decodeBlock, decodeTrx, encodeBlock, encodeTrx, type Trx } from '../../src/chain/pb.ts';
+import {
+  checkBlockWithParent,
+  checkGenesisBlock,
+  computeBlockHash,
+  signBlock,
+} from '../../src/chain/block.ts';
+import {
+  type Block,
+  decodeBlock,
+  decodeTrx,
+  encodeBlock,
+  encodeTrx,
+  type Trx,
+} from '../../src/chain/pb.ts';
 import { decodeSeedUrl, encodeSeedUrl } from '../../src/chain/seed.ts';
 import { signTrx, trxSigningBytes, verifyTrxSignature } from '../../src/chain/trx.ts';
 import { aesDecrypt, aesEncrypt } from '../../src/crypto/aes.ts';
@@ -12,7 +24,9 @@ import { fromHex, toHex } from '../../src/crypto/encoding.ts';
 import { encodePubkey, publicKeyOf } from '../../src/crypto/keys.ts';
 import { sha256, signDigestNoble, verifyDigestNoble } from '../../src/crypto/sign.ts';
 
-const V = JSON.parse(readFileSync(new URL('../vectors/quorum-chain.json', import.meta.url), 'utf8'));
+const V = JSON.parse(
+  readFileSync(new URL('../vectors/quorum-chain.json', import.meta.url), 'utf8'),
+);
 const priv = fromHex(V.private_key_hex);
 const cipherKey = fromHex(V.cipher_key_hex);
 
@@ -47,7 +61,11 @@ function genesis(): Block {
 }
 
 function postTrx(): Trx {
-  const data = aesEncrypt(cipherKey, Buffer.from(V.post_trx.content_plaintext), fromHex(V.post_trx.aes_nonce_hex));
+  const data = aesEncrypt(
+    cipherKey,
+    Buffer.from(V.post_trx.content_plaintext),
+    fromHex(V.post_trx.aes_nonce_hex),
+  );
   return signTrx(unsignedFrom(V.post_trx, data), priv);
 }
 
@@ -61,9 +79,16 @@ describe('quorum byte vectors', () => {
   });
 
   it('encrypts the post payload exactly as quorum AesEncrypt with the given nonce', () => {
-    const data = aesEncrypt(cipherKey, Buffer.from(V.post_trx.content_plaintext), fromHex(V.post_trx.aes_nonce_hex));
+    const data = aesEncrypt(
+      cipherKey,
+      Buffer.from(V.post_trx.content_plaintext),
+      fromHex(V.post_trx.aes_nonce_hex),
+    );
     assert.equal(toHex(data), V.post_trx.data_hex);
-    assert.equal(Buffer.from(aesDecrypt(cipherKey, data)!).toString(), V.post_trx.content_plaintext);
+    assert.equal(
+      Buffer.from(aesDecrypt(cipherKey, data)!).toString(),
+      V.post_trx.content_plaintext,
+    );
     const tampered = data.slice();
     tampered[20]! ^= 1;
     assert.equal(aesDecrypt(cipherKey, tampered), null);

@@ -1,0 +1,64 @@
+/** Helpers for benchmarks: timing, the JSON result line, a throwaway node. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { ConfigSchema, type ConfigInput } from '../src/config/schema.ts';
+import { RumNode } from '../src/node.ts';
+
+export interface Result {
+  name: string;
+  value: number;
+  unit: string;
+  baseline: number;
+  ratio?: number;
+  /** Context printed beside the figures (target, sizes). */
+  [extra: string]: string | number | undefined;
+}
+
+export function report(r: Result): void {
+  const ratio = r.ratio ?? (r.baseline === 0 ? 0 : r.value / r.baseline);
+  const round = (x: number) => Math.round(x * 1000) / 1000;
+  process.stdout.write(
+    `${JSON.stringify({ ...r, value: round(r.value), baseline: round(r.baseline), ratio: round(ratio) })}\n`,
+  );
+}
+
+/** Operations per second of fn over at least minMs, after a warm-up. */
+export function rate(fn: () => void, minMs = 1000, warmup = 200): number {
+  for (let i = 0; i < warmup; i++) fn();
+  let n = 0;
+  const start = performance.now();
+  let elapsed = 0;
+  while (elapsed < minMs) {
+    for (let i = 0; i < 50; i++) fn();
+    n += 50;
+    elapsed = performance.now() - start;
+  }
+  return (n * 1000) / elapsed;
+}
+
+export async function withTempNode<T>(
+  fn: (node: RumNode, dir: string) => Promise<T>,
+  config: ConfigInput = {},
+): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'rum-bench-'));
+  const node = await RumNode.open({
+    config: ConfigSchema.parse({
+      configDir: join(dir, 'config'),
+      dataDir: join(dir, 'data'),
+      keystoreDir: join(dir, 'keystore'),
+      ...config,
+    }),
+    logger: pino({ level: 'warn' }),
+    keystorePassword: 'bench',
+    keystoreScryptN: 1 << 10,
+  });
+  try {
+    node.start();
+    return await fn(node, dir);
+  } finally {
+    await node.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,135 @@
+/** Node and network info, Prometheus metrics and quorum's small tools. */
+import type { FastifyInstance } from 'fastify';
+import { decodeSeedUrl, SeedError } from '../../chain/seed.ts';
+import { toHex } from '../../crypto/encoding.ts';
+import { ethAddress, libp2pPubkeyString } from '../../crypto/keys.ts';
+import { fromPubkeyOrNull } from '../../crypto/pubkey-format.ts';
+import { signatureBackend } from '../../crypto/sign.ts';
+import { BadRequestError } from '../../errors.ts';
+import { NODE_VERSION } from '../../node.ts';
+import type { ApiComponents } from '../server.ts';
+
+function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+export function registerNodeRoutes(app: FastifyInstance, { node }: ApiComponents): void {
+  app.get(
+    '/api/v1/node',
+    { schema: { tags: ['Node'], summary: 'Node info (quorum fields)' } },
+    async () => {
+      const mem = process.memoryUsage();
+      return {
+        node_id: node.peerId,
+        node_publickey: libp2pPubkeyString(node.nodePublicKey),
+        node_status: 'NODE_ONLINE',
+        node_type: 'peer',
+        node_version: `${NODE_VERSION} - rum-node (${signatureBackend})`,
+        peers: {},
+        mem: {
+          sys: humanBytes(mem.rss),
+          heap_sys: humanBytes(mem.heapTotal),
+          heap_alloc: humanBytes(mem.heapUsed),
+          heap_inuse: humanBytes(mem.heapUsed),
+          stack_sys: '0 B',
+          stack_inuse: '0 B',
+          num_gc: 0,
+        },
+      };
+    },
+  );
+
+  app.get('/api/v1/network', { schema: { tags: ['Node'], summary: 'Network info' } }, async () => ({
+    peer_id: node.peerId,
+    eth_addr: ethAddress(node.nodePublicKey),
+    nat_type: 'Unknown',
+    nat_enabled: false,
+    addrs: [],
+    groups: node
+      .groups()
+      .map((g) => ({ GroupId: g.groupId, GroupName: g.row.groupName, Peers: [] })),
+    node: {},
+  }));
+
+  app.get(
+    '/metrics',
+    { schema: { tags: ['Node'], summary: 'Prometheus metrics' } },
+    async (_req, reply) => {
+      const text = await node.metrics.registry.metrics();
+      return reply.type(node.metrics.registry.contentType).send(text);
+    },
+  );
+
+  app.post(
+    '/api/v1/tools/pubkeytoaddr',
+    {
+      schema: {
+        tags: ['Tools'],
+        summary: 'Ethereum address of a public key',
+        body: {
+          type: 'object',
+          required: ['encoded_pubkey'],
+          properties: { encoded_pubkey: { type: 'string', maxLength: 200 } },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (req) => {
+      const key = fromPubkeyOrNull((req.body as { encoded_pubkey: string }).encoded_pubkey);
+      if (!key) throw new BadRequestError('encoded_pubkey is not a secp256k1 public key');
+      return { addr: ethAddress(key) };
+    },
+  );
+
+  app.post(
+    '/api/v1/tools/seedurlextend',
+    {
+      schema: {
+        tags: ['Tools'],
+        summary: 'Decode and verify a seed URL',
+        body: {
+          type: 'object',
+          required: ['seed'],
+          properties: { seed: { type: 'string', maxLength: 8192 } },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (req) => {
+      try {
+        const { seed, urls } = decodeSeedUrl((req.body as { seed: string }).seed);
+        return {
+          seed: {
+            genesis_block: {
+              GroupId: seed.groupId,
+              ProducerPubkey: seed.ownerPubkey,
+              Sudo: true,
+              TimeStamp: seed.genesisBlock.TimeStamp.toString(),
+              BlockHash: Buffer.from(seed.genesisBlock.BlockHash).toString('base64'),
+              ProducerSign: Buffer.from(seed.genesisBlock.ProducerSign).toString('base64'),
+            },
+            group_id: seed.groupId,
+            group_name: seed.groupName,
+            owner_pubkey: seed.ownerPubkey,
+            consensus_type: seed.consensusType,
+            encryption_type: seed.encryptionType,
+            cipher_key: toHex(seed.cipherKey),
+            app_key: seed.appKey,
+            signature: toHex(seed.genesisBlock.ProducerSign),
+          },
+          urls,
+        };
+      } catch (err) {
+        if (err instanceof SeedError) throw new BadRequestError(`invalid seed: ${err.message}`);
+        throw err;
+      }
+    },
+  );
+}

@@ -1,0 +1,340 @@
+/**
+ * One joined group: its head, its rules, its mempool and, when this node is the owner, the
+ * POA producer that orders pending trxs into signed blocks. All state changes go through
+ * applyBlock(), which validates a block against its parent and commits it in one transaction.
+ */
+import type { EventEmitter } from 'node:events';
+import { aesDecrypt, aesEncrypt } from '../crypto/aes.ts';
+import type { ChainStore, CommittedTrx, GroupRow } from '../storage/chain-store.ts';
+import { effectOf } from './apply.ts';
+import { checkBlockWithParent, signBlock } from './block.ts';
+import { nowNs } from './clock.ts';
+import { type Block, encodeTrx, type Trx, TrxType } from './pb.ts';
+import { checkTrxAuth, type GroupRules } from './rules.ts';
+import { type Check, checkTrx, signTrx } from './trx.ts';
+
+export interface ChainLimits {
+  maxTrxDataBytes: number;
+  maxTrxPerBlock: number;
+  maxBlockBytes: number;
+  blockIntervalMs: number;
+  mempoolMaxTrx: number;
+  trxTtlMs: number;
+}
+
+export interface GroupChainComponents {
+  store: ChainStore;
+  limits: ChainLimits;
+  /** This node's signing key for the group. */
+  signKey: Uint8Array;
+  events: EventEmitter<GroupEvents>;
+  onRejected?: (reason: string) => void;
+}
+
+export interface CommittedEvent {
+  groupId: string;
+  block: Block;
+  trxs: { trx: Trx; plain: Uint8Array | null }[];
+}
+
+export interface GroupEvents {
+  committed: [CommittedEvent];
+}
+
+export class TrxRejectedError extends Error {
+  override name = 'TrxRejectedError';
+}
+
+export interface Head {
+  blockId: number;
+  hash: Uint8Array;
+  epoch: number;
+  timestamp: bigint;
+}
+
+export type GroupStatus = 'IDLE' | 'SYNCING' | 'CLOSED';
+
+export class GroupChain {
+  readonly groupId: string;
+  readonly row: GroupRow;
+  readonly cipherKey: Uint8Array;
+  readonly isOwner: boolean;
+  head: Head;
+  rules: GroupRules;
+  status: GroupStatus = 'IDLE';
+  private readonly c: GroupChainComponents;
+  private readonly mempool = new Map<string, { trx: Trx; raw: Uint8Array }>();
+  private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
+  private stopped = false;
+
+  constructor(row: GroupRow, components: GroupChainComponents) {
+    this.c = components;
+    this.row = row;
+    this.groupId = row.groupId;
+    this.cipherKey = Uint8Array.from(Buffer.from(row.cipherKey, 'hex'));
+    this.isOwner = row.ownerPubkey === row.userPubkey;
+    const top = components.store.getBlock(row.groupId, row.topBlockId);
+    if (!top) throw new Error(`group ${row.groupId}: head block ${row.topBlockId} is missing`);
+    this.head = {
+      blockId: top.BlockId,
+      hash: top.BlockHash,
+      epoch: top.Epoch,
+      timestamp: top.TimeStamp,
+    };
+    this.rules = components.store.loadRules(row.groupId);
+    for (const trx of components.store.listPending(row.groupId)) {
+      this.mempool.set(trx.TrxId, { trx, raw: encodeTrx(trx) });
+    }
+  }
+
+  get userPubkey(): string {
+    return this.row.userPubkey;
+  }
+
+  get mempoolSize(): number {
+    return this.mempool.size;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.status = 'CLOSED';
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = null;
+    this.immediate = null;
+  }
+
+  // ---- building trxs ----
+  encrypt(plain: Uint8Array): Uint8Array {
+    return aesEncrypt(this.cipherKey, plain);
+  }
+
+  decrypt(trx: Trx): Uint8Array | null {
+    return aesDecrypt(this.cipherKey, trx.Data);
+  }
+
+  /** Builds, encrypts and signs a trx from this node's group key. */
+  buildTrx(type: number, plain: Uint8Array): Trx {
+    const ts = nowNs();
+    return signTrx(
+      {
+        TrxId: crypto.randomUUID(),
+        Type: type,
+        GroupId: this.groupId,
+        Data: this.encrypt(plain),
+        TimeStamp: ts,
+        Expired: ts + BigInt(this.c.limits.trxTtlMs) * 1_000_000n,
+        SenderPubkey: this.userPubkey,
+      },
+      this.c.signKey,
+    );
+  }
+
+  // ---- admission ----
+  /** Checks a trx against this group's state as of the head block. */
+  checkAdmission(trx: Trx, atNs: bigint): Check {
+    const base = checkTrx(trx, {
+      groupId: this.groupId,
+      maxTrxDataBytes: this.c.limits.maxTrxDataBytes,
+      nowNs: atNs,
+    });
+    if (!base.ok) return base;
+    return checkTrxAuth(this.rules, this.row.ownerPubkey, trx.SenderPubkey, trx.Type);
+  }
+
+  /**
+   * Validates a trx and stores it in the persistent mempool; once this returns, the trx survives
+   * a crash and will be put in a block. Throws TrxRejectedError with the reason otherwise.
+   */
+  submit(trx: Trx): void {
+    this.submitMany([trx]);
+  }
+
+  submitMany(list: Trx[]): void {
+    if (this.mempool.size + list.length > this.c.limits.mempoolMaxTrx) {
+      this.reject('mempool is full');
+    }
+    const at = nowNs();
+    const accepted: { groupId: string; trx: Trx; raw: Uint8Array }[] = [];
+    for (const trx of list) {
+      const check = this.checkAdmission(trx, at);
+      if (!check.ok) this.reject(check.reason);
+      if (this.mempool.has(trx.TrxId)) this.reject('duplicate trx id (pending)');
+      accepted.push({ groupId: this.groupId, trx, raw: encodeTrx(trx) });
+    }
+    const committed = this.c.store.committedTrxIds(
+      this.groupId,
+      accepted.map((a) => a.trx.TrxId),
+    );
+    if (committed.size > 0) this.reject('duplicate trx id (committed)');
+    this.c.store.addPendingMany(accepted, Date.now());
+    for (const a of accepted) this.mempool.set(a.trx.TrxId, { trx: a.trx, raw: a.raw });
+    this.schedule();
+  }
+
+  private reject(reason: string): never {
+    this.c.onRejected?.(reason);
+    throw new TrxRejectedError(reason);
+  }
+
+  // ---- production (owner) ----
+  private schedule(): void {
+    if (this.stopped || !this.isOwner || this.mempool.size === 0) return;
+    if (this.mempool.size >= this.c.limits.maxTrxPerBlock) {
+      if (!this.immediate) {
+        this.immediate = setImmediate(() => {
+          this.immediate = null;
+          this.produceSafely();
+        });
+      }
+      return;
+    }
+    if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.produceSafely();
+      }, this.c.limits.blockIntervalMs);
+    }
+  }
+
+  private produceSafely(): void {
+    try {
+      this.produce();
+    } catch (err) {
+      this.c.onRejected?.(`block production failed: ${(err as Error).message}`);
+    }
+    this.schedule();
+  }
+
+  /** Orders pending trxs into one block, signs and commits it. Returns the block or null. */
+  produce(): Block | null {
+    if (!this.isOwner || this.mempool.size === 0) return null;
+    const ts = nowNs();
+    const picked: { trx: Trx; raw: Uint8Array }[] = [];
+    const dropped: string[] = [];
+    let bytes = 0;
+    for (const [id, entry] of this.mempool) {
+      if (picked.length >= this.c.limits.maxTrxPerBlock) break;
+      if (bytes + entry.raw.length > this.c.limits.maxBlockBytes && picked.length > 0) break;
+      // Rules may have changed since admission (a deny-list update): check again.
+      const auth = checkTrxAuth(
+        this.rules,
+        this.row.ownerPubkey,
+        entry.trx.SenderPubkey,
+        entry.trx.Type,
+      );
+      const expired = entry.trx.Expired !== 0n && entry.trx.Expired < ts;
+      if (!auth.ok || expired) {
+        dropped.push(id);
+        this.c.onRejected?.(auth.ok ? 'trx expired' : auth.reason);
+        continue;
+      }
+      picked.push(entry);
+      bytes += entry.raw.length;
+    }
+    if (dropped.length > 0) {
+      for (const id of dropped) this.mempool.delete(id);
+      this.c.store.removePending(this.groupId, dropped);
+    }
+    if (picked.length === 0) return null;
+    const block = signBlock(
+      {
+        GroupId: this.groupId,
+        BlockId: this.head.blockId + 1,
+        Epoch: this.head.epoch + 1,
+        PrevHash: this.head.hash,
+        ProducerPubkey: this.userPubkey,
+        Trxs: picked.map((p) => p.trx),
+        Sudo: false,
+        TimeStamp: ts,
+      },
+      this.c.signKey,
+    );
+    this.commit(
+      block,
+      picked.map((p) => p.raw),
+    );
+    return block;
+  }
+
+  // ---- application ----
+  /**
+   * Validates a block from any producer against the head and commits it. Blocks this node
+   * produced itself skip the per-trx signature checks already made at admission.
+   */
+  applyBlock(block: Block): Check {
+    const check = this.validateBlock(block);
+    if (!check.ok) return check;
+    this.commit(
+      block,
+      block.Trxs.map((t) => encodeTrx(t)),
+    );
+    return { ok: true };
+  }
+
+  validateBlock(block: Block): Check {
+    const parent: Block = {
+      GroupId: this.groupId,
+      BlockId: this.head.blockId,
+      Epoch: this.head.epoch,
+      PrevHash: new Uint8Array(0),
+      ProducerPubkey: '',
+      Trxs: [],
+      Sudo: false,
+      TimeStamp: this.head.timestamp,
+      BlockHash: this.head.hash,
+      ProducerSign: new Uint8Array(0),
+    };
+    const link = checkBlockWithParent(block, parent);
+    if (!link.ok) return link;
+    if (block.ProducerPubkey !== this.row.ownerPubkey) {
+      return { ok: false, reason: 'block producer is not a producer of this group' };
+    }
+    if (block.Trxs.length > this.c.limits.maxTrxPerBlock)
+      return { ok: false, reason: 'block has too many trxs' };
+    const seen = new Set<string>();
+    for (const trx of block.Trxs) {
+      const c = this.checkAdmission(trx, block.TimeStamp);
+      if (!c.ok) return { ok: false, reason: `trx ${trx.TrxId}: ${c.reason}` };
+      if (seen.has(trx.TrxId)) return { ok: false, reason: `trx ${trx.TrxId} appears twice` };
+      seen.add(trx.TrxId);
+    }
+    const dup = this.c.store.committedTrxIds(this.groupId, [...seen]);
+    if (dup.size > 0) return { ok: false, reason: 'block repeats a committed trx' };
+    return { ok: true };
+  }
+
+  private commit(block: Block, raws: Uint8Array[]): void {
+    const committed: CommittedTrx[] = [];
+    const plains: (Uint8Array | null)[] = [];
+    block.Trxs.forEach((trx, i) => {
+      const plain = this.decrypt(trx);
+      plains.push(plain);
+      committed.push({ trx, raw: raws[i]!, effect: effectOf(trx, plain) });
+    });
+    this.c.store.commitBlock(block, committed, nowNs());
+    this.head = {
+      blockId: block.BlockId,
+      hash: block.BlockHash,
+      epoch: block.Epoch,
+      timestamp: block.TimeStamp,
+    };
+    let configChanged = false;
+    for (const trx of block.Trxs) {
+      this.mempool.delete(trx.TrxId);
+      if (trx.Type === TrxType.CHAIN_CONFIG) configChanged = true;
+    }
+    if (configChanged) this.rules = this.c.store.loadRules(this.groupId);
+    this.c.events.emit('committed', {
+      groupId: this.groupId,
+      block,
+      trxs: block.Trxs.map((trx, i) => ({ trx, plain: plains[i]! })),
+    });
+  }
+}

@@ -1,0 +1,52 @@
+/** `rum fullnode`: open the node, serve the API, stop cleanly on SIGINT/SIGTERM. */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApi } from '../api/server.ts';
+import { TokenService } from '../api/tokens.ts';
+import type { Config } from '../config/schema.ts';
+import { RumNode } from '../node.ts';
+import { resolveKeystorePassword } from './password.ts';
+
+export interface RunningNode {
+  node: RumNode;
+  api: FastifyInstance;
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startFullnode(config: Config, log: Logger): Promise<RunningNode> {
+  const pw = resolveKeystorePassword(config);
+  if (pw.source === 'generated') {
+    log.warn(
+      { file: pw.file },
+      'no keystore password given: generated one and saved it in this file',
+    );
+  }
+  const node = await RumNode.open({ config, logger: log, keystorePassword: pw.password });
+  const tokens = await TokenService.open(node.store, node.keystore);
+  const api = await buildApi({ node, tokens });
+  node.start();
+  try {
+    await api.listen({ host: config.apiHost, port: config.apiPort });
+  } catch (err) {
+    await node.stop();
+    throw err;
+  }
+  const addr = api.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.apiPort;
+  const host = config.apiHost.includes(':') ? `[${config.apiHost}]` : config.apiHost;
+  const url = `http://${host}:${port}`;
+  let stopping: Promise<void> | null = null;
+  return {
+    node,
+    api,
+    url,
+    stop() {
+      stopping ??= (async () => {
+        await api.close();
+        await node.stop();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,158 @@
+/** The `rum` command line. */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { TokenService } from '../api/tokens.ts';
+import { ConfigError, FULLNODE_FLAGS, flagsHelp, loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { NODE_VERSION, RumNode } from '../node.ts';
+import { startFullnode } from './fullnode.ts';
+import { resolveKeystorePassword } from './password.ts';
+
+const COMMANDS: Record<string, string> = {
+  fullnode: 'run a full node: groups, chain, HTTP API',
+  reindex: 'rebuild the content index and config state by replaying every stored chain',
+  token: 'issue an API token: rum token --role chain|node [--group ID] [--name N] [--days D]',
+  version: 'print the version',
+  help: 'show this help',
+};
+
+function usage(): string {
+  const cmds = Object.entries(COMMANDS)
+    .map(([c, h]) => `  ${c.padEnd(12)}${h}`)
+    .join('\n');
+  return `usage: rum <command> [flags]\n\ncommands:\n${cmds}\n\nflags of fullnode and reindex:\n${flagsHelp(FULLNODE_FLAGS)}\n`;
+}
+
+function makeLogger(config: Config): Logger {
+  if (config.logFile) {
+    mkdirSync(dirname(config.logFile), { recursive: true });
+    return pino(
+      { level: config.logLevel },
+      pino.destination({ dest: config.logFile, sync: false }),
+    );
+  }
+  return pino({ level: config.logLevel });
+}
+
+const TOKEN_FLAGS = {
+  ...FULLNODE_FLAGS,
+  role: { type: 'string', key: null, help: 'chain (all calls) or node (one group)' },
+  group: { type: 'string', key: null, help: 'group id of a node token' },
+  name: { type: 'string', key: null, help: 'remark stored with the token' },
+  days: { type: 'string', key: null, help: 'validity in days (default 365)' },
+} as const;
+
+function readConfig(
+  args: string[],
+  flags: Parameters<typeof loadConfig>[2] = FULLNODE_FLAGS,
+): Config | null {
+  const res = loadConfig(args, process.env, flags);
+  if (res.help) {
+    process.stdout.write(usage());
+    return null;
+  }
+  return res.config;
+}
+
+function flagValue(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  if (i >= 0) return args[i + 1];
+  const eq = args.find((a) => a.startsWith(`--${name}=`));
+  return eq?.slice(name.length + 3);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  switch (command) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(usage());
+      return command === undefined ? 2 : 0;
+    case 'version':
+    case '--version':
+      process.stdout.write(`rum ${NODE_VERSION}\n`);
+      return 0;
+    case 'fullnode': {
+      const config = readConfig(args);
+      if (!config) return 0;
+      const log = makeLogger(config);
+      const running = await startFullnode(config, log);
+      log.info({ url: running.url, peerId: running.node.peerId }, 'API ready');
+      process.stdout.write(`rum: API listening on ${running.url}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          log.info({ signal }, 'stopping');
+          running.stop().then(resolve, (err) => {
+            log.error({ err }, 'stop failed');
+            resolve();
+          });
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+      return 0;
+    }
+    case 'reindex': {
+      const config = readConfig(args);
+      if (!config) return 0;
+      const log = makeLogger(config);
+      const node = await RumNode.open({
+        config,
+        logger: log,
+        keystorePassword: resolveKeystorePassword(config).password,
+      });
+      const res = node.reindex();
+      await node.stop();
+      process.stdout.write(
+        `reindexed ${res.groups} groups, ${res.blocks} blocks, ${res.trxs} trxs\n`,
+      );
+      return 0;
+    }
+    case 'token': {
+      const config = readConfig(args, TOKEN_FLAGS);
+      if (!config) return 0;
+      const role = flagValue(args, 'role');
+      if (role !== 'chain' && role !== 'node')
+        throw new ConfigError('--role must be chain or node');
+      const group = flagValue(args, 'group') ?? '';
+      if (role === 'node' && !group) throw new ConfigError('--group is required for a node token');
+      const days = Number(flagValue(args, 'days') ?? '365');
+      if (!Number.isFinite(days) || days <= 0 || days > 3650)
+        throw new ConfigError('--days must be 1..3650');
+      const log = pino({ level: 'warn' });
+      const node = await RumNode.open({
+        config,
+        logger: log,
+        keystorePassword: resolveKeystorePassword(config).password,
+      });
+      const tokens = await TokenService.open(node.store, node.keystore);
+      const token = tokens.create({
+        name: flagValue(args, 'name') ?? `${role}-token`,
+        role,
+        allowGroup: group,
+        exp: Math.floor(Date.now() / 1000 + days * 86400),
+      });
+      await node.stop();
+      process.stdout.write(`${token}\n`);
+      return 0;
+    }
+    default:
+      process.stderr.write(`rum: unknown command "${command}"\n\n${usage()}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`rum: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`rum: ${(err as Error).message}\n`);
+    process.exit(1);
+  },
+);

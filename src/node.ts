@@ -1,0 +1,493 @@
+/**
+ * RumNode composes keystore, storage, groups and the API into a running node and owns the
+ * start/stop order. Bridges and the HTTP routes use its methods, never the tables directly.
+ */
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { privateKeyFromProtobuf } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import type { Logger } from 'pino';
+import { effectOf } from './chain/apply.ts';
+import { createGenesisBlock } from './chain/block.ts';
+import { nowNs } from './chain/clock.ts';
+import { checkPostPayload, ContentError, goJsonMarshal, type JsonObject } from './chain/content.ts';
+import {
+  type CommittedEvent,
+  GroupChain,
+  type GroupEvents,
+  TrxRejectedError,
+} from './chain/group.ts';
+import {
+  ActionType,
+  AppConfigItemDesc,
+  AppConfigType,
+  ChainConfigItemDesc,
+  ChainConfigType,
+  ChainSendTrxRuleListItemDesc,
+  GroupConsenseType,
+  GroupEncryptType,
+  SetTrxAuthModeItemDesc,
+  encodeBlock,
+  type Trx,
+  TrxType,
+} from './chain/pb.ts';
+import { encodeMessage } from './chain/protobuf.ts';
+import { decodeSeedUrl, encodeSeedUrl, type GroupSeed, SeedError } from './chain/seed.ts';
+import type { Config } from './config/schema.ts';
+import { concatBytes, fromBase64Url, toHex, utf8Bytes } from './crypto/encoding.ts';
+import { decodePubkey, encodePubkey, publicKeyOf } from './crypto/keys.ts';
+import { type Keystore, openKeystore } from './crypto/keystore.ts';
+import { sha256, signDigest } from './crypto/sign.ts';
+import { BadRequestError, ConflictError, NotFoundError } from './errors.ts';
+import { createMetrics, type NodeMetrics, reasonLabel } from './metrics.ts';
+import { ChainStore } from './storage/chain-store.ts';
+import { openDatabase } from './storage/db.ts';
+
+export const NODE_VERSION = '2.0.0';
+
+export interface CreateGroupInput {
+  groupName: string;
+  consensusType: 'poa' | 'pos';
+  encryptionType: 'public' | 'private';
+  appKey: string;
+}
+
+export interface RumNodeInit {
+  config: Config;
+  logger: Logger;
+  keystorePassword: string;
+  /** scrypt cost of a new keystore; tests lower it. */
+  keystoreScryptN?: number;
+}
+
+export class RumNode {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly store: ChainStore;
+  readonly keystore: Keystore;
+  readonly metrics: NodeMetrics;
+  readonly events = new EventEmitter<GroupEvents>();
+  readonly peerId: string;
+  readonly nodePublicKey: Uint8Array;
+  private readonly groupsById = new Map<string, GroupChain>();
+  private started = false;
+
+  private constructor(
+    init: RumNodeInit,
+    keystore: Keystore,
+    store: ChainStore,
+    peerId: string,
+    nodePub: Uint8Array,
+  ) {
+    this.config = init.config;
+    this.log = init.logger;
+    this.keystore = keystore;
+    this.store = store;
+    this.peerId = peerId;
+    this.nodePublicKey = nodePub;
+    this.metrics = createMetrics(() => {
+      let n = 0;
+      for (const g of this.groupsById.values()) n += g.mempoolSize;
+      return n;
+    });
+    this.events.setMaxListeners(100);
+    this.events.on('committed', (e) => this.observeCommit(e));
+  }
+
+  static async open(init: RumNodeInit): Promise<RumNode> {
+    const { config } = init;
+    const keystore = await openKeystore(
+      config.keystoreDir,
+      init.keystorePassword,
+      init.keystoreScryptN ? { scryptN: init.keystoreScryptN } : undefined,
+    );
+    const nodeKey = await keystore.signKey('default');
+    const peerId = peerIdFromPrivateKey(
+      privateKeyFromProtobuf(concatBytes(Uint8Array.of(0x08, 0x02, 0x12, 0x20), nodeKey)),
+    ).toString();
+    const db = openDatabase(join(config.dataDir, config.peerName, 'rum.db'));
+    const node = new RumNode(init, keystore, new ChainStore(db), peerId, publicKeyOf(nodeKey));
+    for (const row of node.store.listGroups()) node.attach(row.groupId);
+    return node;
+  }
+
+  private attach(groupId: string): GroupChain {
+    const row = this.store.getGroup(groupId);
+    if (!row) throw new NotFoundError(`group ${groupId} not found`);
+    const chain = new GroupChain(row, {
+      store: this.store,
+      limits: this.config.limits,
+      signKey: this.keystore.get('sign', groupId),
+      events: this.events,
+      onRejected: (reason) => {
+        this.metrics.trxRejected.inc({ reason: reasonLabel(reason) });
+        this.log.debug({ groupId, reason }, 'trx rejected');
+      },
+    });
+    this.groupsById.set(groupId, chain);
+    if (this.started) chain.start();
+    return chain;
+  }
+
+  private observeCommit(e: CommittedEvent): void {
+    const g = this.groupsById.get(e.groupId);
+    this.metrics.blocks.inc({
+      role: g && e.block.ProducerPubkey === g.userPubkey ? 'produced' : 'applied',
+    });
+    const now = nowNs();
+    for (const { trx } of e.trxs) {
+      this.metrics.trxCommitted.inc({ type: String(trx.Type) });
+      this.metrics.commitLatency.observe(Number(now - trx.TimeStamp) / 1e9);
+    }
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    for (const g of this.groupsById.values()) g.start();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) {
+      this.store.db.$client.close();
+      return;
+    }
+    this.started = false;
+    for (const g of this.groupsById.values()) g.stop();
+    this.store.db.$client.close();
+  }
+
+  // ---- groups ----
+  group(groupId: string): GroupChain {
+    const g = this.groupsById.get(groupId);
+    if (!g) throw new NotFoundError(`group ${groupId} not found`);
+    return g;
+  }
+
+  groups(): GroupChain[] {
+    return [...this.groupsById.values()].sort((a, b) =>
+      a.row.groupName < b.row.groupName ? -1 : 1,
+    );
+  }
+
+  async createGroup(input: CreateGroupInput): Promise<{ groupId: string; seed: string }> {
+    if (input.consensusType !== 'poa')
+      throw new BadRequestError('only consensus_type "poa" is supported');
+    if (input.encryptionType !== 'public') {
+      throw new BadRequestError(
+        'private groups need member key exchange, which this node does not do yet',
+      );
+    }
+    const groupId = crypto.randomUUID();
+    const priv = await this.keystore.signKey(groupId);
+    const pubkey = encodePubkey(publicKeyOf(priv));
+    const cipherKey = new Uint8Array(randomBytes(32));
+    const genesis = createGenesisBlock(groupId, pubkey, nowNs(), priv);
+    this.store.insertGroup(
+      {
+        groupId,
+        groupName: input.groupName,
+        ownerPubkey: pubkey,
+        userPubkey: pubkey,
+        consensusType: GroupConsenseType.POA,
+        encryptionType: GroupEncryptType.PUBLIC,
+        cipherKey: toHex(cipherKey),
+        appKey: input.appKey,
+        genesis: Buffer.from(encodeBlock(genesis)),
+        topBlockId: 0,
+        topBlockHash: Buffer.from(genesis.BlockHash),
+        currentEpoch: 0,
+        lastUpdated: genesis.TimeStamp.toString(),
+        joinedAt: nowNs().toString(),
+      },
+      genesis,
+    );
+    this.attach(groupId);
+    this.log.info({ groupId, groupName: input.groupName }, 'group created');
+    return { groupId, seed: this.seedUrl(groupId, []) };
+  }
+
+  seedOf(groupId: string): GroupSeed {
+    const g = this.group(groupId);
+    const genesis = this.store.getBlock(groupId, 0);
+    if (!genesis) throw new NotFoundError(`genesis block of ${groupId} is missing`);
+    return {
+      genesisBlock: genesis,
+      groupId,
+      groupName: g.row.groupName,
+      ownerPubkey: g.row.ownerPubkey,
+      consensusType: g.row.consensusType === GroupConsenseType.POS ? 'pos' : 'poa',
+      encryptionType: g.row.encryptionType === GroupEncryptType.PRIVATE ? 'private' : 'public',
+      cipherKey: g.cipherKey,
+      appKey: g.row.appKey,
+    };
+  }
+
+  seedUrl(groupId: string, urls: string[]): string {
+    return encodeSeedUrl(this.seedOf(groupId), urls);
+  }
+
+  async joinGroup(seedUrl: string): Promise<GroupChain> {
+    let seed: GroupSeed;
+    try {
+      seed = decodeSeedUrl(seedUrl).seed;
+    } catch (err) {
+      if (err instanceof SeedError) throw new BadRequestError(`invalid seed: ${err.message}`);
+      throw err;
+    }
+    if (!decodePubkey(seed.ownerPubkey).ok)
+      throw new BadRequestError('invalid seed: owner key is not a secp256k1 key');
+    if (this.groupsById.has(seed.groupId))
+      throw new ConflictError(`group ${seed.groupId} is already joined`);
+    if (seed.consensusType !== 'poa') throw new BadRequestError('only poa groups are supported');
+    if (seed.encryptionType !== 'public') {
+      throw new BadRequestError(
+        'private groups need member key exchange, which this node does not do yet',
+      );
+    }
+    const priv = await this.keystore.signKey(seed.groupId);
+    const pubkey = encodePubkey(publicKeyOf(priv));
+    const existing = this.store.getBlock(seed.groupId, 0);
+    if (existing && toHex(existing.BlockHash) !== toHex(seed.genesisBlock.BlockHash)) {
+      throw new ConflictError('stored data of this group id has another genesis; clear it first');
+    }
+    const row = {
+      groupId: seed.groupId,
+      groupName: seed.groupName,
+      ownerPubkey: seed.ownerPubkey,
+      userPubkey: pubkey,
+      consensusType: GroupConsenseType.POA,
+      encryptionType: GroupEncryptType.PUBLIC,
+      cipherKey: toHex(seed.cipherKey),
+      appKey: seed.appKey,
+      genesis: Buffer.from(encodeBlock(seed.genesisBlock)),
+      topBlockId: 0,
+      topBlockHash: Buffer.from(seed.genesisBlock.BlockHash),
+      currentEpoch: 0,
+      lastUpdated: seed.genesisBlock.TimeStamp.toString(),
+      joinedAt: nowNs().toString(),
+    };
+    if (existing) {
+      // Rejoining after a leave: the blocks are still there; resume from the stored head.
+      const top = this.store.getBlock(seed.groupId, this.store.topBlockId(seed.groupId))!;
+      this.store.insertGroupRow({
+        ...row,
+        topBlockId: top.BlockId,
+        topBlockHash: Buffer.from(top.BlockHash),
+        currentEpoch: top.Epoch,
+      });
+    } else {
+      this.store.insertGroup(row, seed.genesisBlock);
+    }
+    const chain = this.attach(seed.groupId);
+    this.log.info({ groupId: seed.groupId }, 'group joined');
+    return chain;
+  }
+
+  leaveGroup(groupId: string): void {
+    const g = this.group(groupId);
+    g.stop();
+    this.groupsById.delete(groupId);
+    this.store.deleteGroup(groupId);
+    this.log.info({ groupId }, 'group left');
+  }
+
+  clearGroup(groupId: string): void {
+    if (this.groupsById.has(groupId))
+      throw new BadRequestError('leave the group before clearing its data');
+    if (!this.store.clearGroupData(groupId))
+      throw new NotFoundError(`no data stored for group ${groupId}`);
+  }
+
+  // ---- trxs ----
+  private submitOwn(g: GroupChain, trx: Trx): string {
+    try {
+      g.submit(trx);
+    } catch (err) {
+      if (err instanceof TrxRejectedError) throw new BadRequestError(err.message);
+      throw err;
+    }
+    this.metrics.trxAccepted.inc({ type: String(trx.Type) });
+    return trx.TrxId;
+  }
+
+  /** Admits a trx signed elsewhere (a light client); it is checked like a trx from a peer. */
+  submitTrx(groupId: string, trx: Trx): string {
+    return this.submitOwn(this.group(groupId), trx);
+  }
+
+  /** Posts an ActivityStreams object or activity from this node's key for the group. */
+  postContent(groupId: string, payload: unknown): string {
+    const g = this.group(groupId);
+    let obj: JsonObject;
+    let bytes: Uint8Array;
+    try {
+      obj = checkPostPayload(payload);
+      bytes = utf8Bytes(goJsonMarshal(obj));
+    } catch (err) {
+      if (err instanceof ContentError) throw new BadRequestError(err.message);
+      throw err;
+    }
+    if (bytes.length > this.config.limits.maxContentBytes) {
+      throw new BadRequestError(
+        `content is ${bytes.length} bytes, limit ${this.config.limits.maxContentBytes}`,
+      );
+    }
+    if (obj.type === 'Delete') {
+      const target = (obj.object as JsonObject).id as string;
+      const row = this.store.getContent(groupId, target);
+      if (!row) throw new BadRequestError(`trx ${target} is not a post in this group`);
+      if (row.senderPubkey !== g.userPubkey)
+        throw new BadRequestError('you can only delete your own posts');
+    }
+    return this.submitOwn(g, g.buildTrx(TrxType.POST, bytes));
+  }
+
+  /** Many posts at once (one mempool transaction); used by the commit benchmark. */
+  postContentBatch(groupId: string, payloads: JsonObject[]): string[] {
+    const g = this.group(groupId);
+    const list = payloads.map((p) =>
+      g.buildTrx(TrxType.POST, utf8Bytes(goJsonMarshal(checkPostPayload(p)))),
+    );
+    g.submitMany(list);
+    this.metrics.trxAccepted.inc({ type: String(TrxType.POST) }, list.length);
+    return list.map((t) => t.TrxId);
+  }
+
+  private ownerGroup(groupId: string): GroupChain {
+    const g = this.group(groupId);
+    if (!g.isOwner) throw new BadRequestError('only the group owner can do this');
+    return g;
+  }
+
+  private ownerSign(g: GroupChain, parts: Uint8Array[]): string {
+    return toHex(signDigest(sha256(concatBytes(...parts)), this.keystore.get('sign', g.groupId)));
+  }
+
+  setTrxAuthMode(
+    groupId: string,
+    trxType: number,
+    mode: number,
+    memo: string,
+  ): { trxId: string; sign: string } {
+    const g = this.ownerGroup(groupId);
+    const data = encodeMessage(SetTrxAuthModeItemDesc, { Type: trxType, Mode: mode });
+    return this.sendChainConfig(g, ChainConfigType.SET_TRX_AUTH_MODE, data, memo);
+  }
+
+  updateTrxList(
+    groupId: string,
+    list: 'allow' | 'deny',
+    action: 'add' | 'remove',
+    pubkey: string,
+    trxTypes: number[],
+    memo: string,
+  ): { trxId: string; sign: string } {
+    const g = this.ownerGroup(groupId);
+    if (!decodePubkey(pubkey).ok)
+      throw new BadRequestError(`pubkey ${pubkey} is not a group public key`);
+    const data = encodeMessage(ChainSendTrxRuleListItemDesc, {
+      Action: action === 'add' ? ActionType.ADD : ActionType.REMOVE,
+      Pubkey: pubkey,
+      Type: trxTypes,
+    });
+    const type = list === 'allow' ? ChainConfigType.UPD_ALW_LIST : ChainConfigType.UPD_DNY_LIST;
+    return this.sendChainConfig(g, type, data, memo);
+  }
+
+  private sendChainConfig(
+    g: GroupChain,
+    type: number,
+    data: Uint8Array,
+    memo: string,
+  ): { trxId: string; sign: string } {
+    const typeName = Object.keys(ChainConfigType)[type]!;
+    // quorum hashes with TimeStamp 0 and no memo, then fills them in (handlers/mgrchainconfig.go).
+    const sign = this.ownerSign(g, [
+      utf8Bytes(g.groupId),
+      utf8Bytes(typeName),
+      data,
+      fromBase64Url(g.userPubkey),
+      new Uint8Array(8),
+    ]);
+    const item = {
+      GroupId: g.groupId,
+      Type: type,
+      Data: data,
+      OwnerPubkey: g.userPubkey,
+      OwnerSignature: sign,
+      TimeStamp: nowNs(),
+      Memo: memo,
+    };
+    const trx = g.buildTrx(TrxType.CHAIN_CONFIG, encodeMessage(ChainConfigItemDesc, item));
+    return { trxId: this.submitOwn(g, trx), sign };
+  }
+
+  setAppConfig(
+    groupId: string,
+    action: 'add' | 'del',
+    name: string,
+    type: 'int' | 'bool' | 'string',
+    value: string,
+    memo: string,
+  ): { trxId: string; sign: string } {
+    const g = this.ownerGroup(groupId);
+    const typeNum = {
+      int: AppConfigType.INT,
+      bool: AppConfigType.BOOL,
+      string: AppConfigType.STRING,
+    }[type];
+    if (type === 'int' && !/^-?\d{1,18}$/.test(value))
+      throw new BadRequestError('value is not an int');
+    if (type === 'bool' && value !== 'true' && value !== 'false')
+      throw new BadRequestError('value is not a bool');
+    const actionNum = action === 'add' ? ActionType.ADD : ActionType.REMOVE;
+    const sign = this.ownerSign(g, [
+      utf8Bytes(g.groupId),
+      utf8Bytes(action === 'add' ? 'ADD' : 'REMOVE'),
+      utf8Bytes(name),
+      utf8Bytes(type.toUpperCase()),
+      utf8Bytes(value),
+      utf8Bytes(memo),
+      fromBase64Url(g.userPubkey),
+    ]);
+    const item = {
+      GroupId: g.groupId,
+      Action: actionNum,
+      Name: name,
+      Type: typeNum,
+      Value: value,
+      OwnerPubkey: g.userPubkey,
+      OwnerSign: sign,
+      Memo: memo,
+      TimeStamp: nowNs(),
+    };
+    const trx = g.buildTrx(TrxType.APP_CONFIG, encodeMessage(AppConfigItemDesc, item));
+    return { trxId: this.submitOwn(g, trx), sign };
+  }
+
+  /** Rebuilds the content index and config state of every stored group by replaying its chain. */
+  reindex(): { groups: number; blocks: number; trxs: number } {
+    let blocks = 0;
+    let trxs = 0;
+    for (const row of this.store.listGroups()) {
+      const g = this.group(row.groupId);
+      this.store.resetDerivedState(row.groupId);
+      for (const block of this.store.iterateBlocks(row.groupId, 1)) {
+        this.store.applyReplayed(
+          block,
+          block.Trxs.map((trx) => ({
+            trx,
+            raw: new Uint8Array(0),
+            effect: effectOf(trx, g.decrypt(trx)),
+          })),
+        );
+        blocks += 1;
+        trxs += block.Trxs.length;
+      }
+      g.rules = this.store.loadRules(row.groupId);
+    }
+    return { groups: this.groupsById.size, blocks, trxs };
+  }
+}

@@ -1,0 +1,547 @@
+/**
+ * Repository over the node's SQLite database for groups, blocks, trxs, the persistent mempool,
+ * the content index and chain/app config. A block, its trxs and every effect of them are
+ * written in one transaction: after a crash either all of it is there or none of it.
+ */
+import { and, asc, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
+import type { Effect } from '../chain/apply.ts';
+import { type Block, decodeTrx, encodeTrx, type Trx } from '../chain/pb.ts';
+import { emptyRules, type GroupRules } from '../chain/rules.ts';
+import type { Db } from './db.ts';
+import {
+  apiTokens,
+  appConfigs,
+  blocks,
+  contents,
+  groups,
+  pendingTrxs,
+  trxAuthModes,
+  trxRules,
+  trxs,
+} from './schema.ts';
+
+export type GroupRow = typeof groups.$inferSelect;
+export type ContentRow = typeof contents.$inferSelect;
+export type AppConfigRow = typeof appConfigs.$inferSelect;
+export type TrxRuleRow = typeof trxRules.$inferSelect;
+export type TokenRow = typeof apiTokens.$inferSelect;
+
+const buf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+const CHUNK = 500;
+
+function chunks<T>(items: T[], size = CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+export interface CommittedTrx {
+  trx: Trx;
+  raw: Uint8Array;
+  effect: Effect;
+}
+
+export interface ContentQuery {
+  groupId: string;
+  num: number;
+  startTrx?: string | undefined;
+  includeStartTrx: boolean;
+  reverse: boolean;
+  senders: string[];
+}
+
+export class ChainStore {
+  readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.$client.transaction(fn)();
+  }
+
+  // ---- groups ----
+  insertGroup(row: typeof groups.$inferInsert, genesis: Block): void {
+    this.transaction(() => {
+      this.db.insert(groups).values(row).run();
+      this.insertBlockRow(genesis);
+    });
+  }
+
+  insertGroupRow(row: typeof groups.$inferInsert): void {
+    this.db.insert(groups).values(row).run();
+  }
+
+  getGroup(groupId: string): GroupRow | undefined {
+    return this.db.select().from(groups).where(eq(groups.groupId, groupId)).get();
+  }
+
+  listGroups(): GroupRow[] {
+    return this.db.select().from(groups).orderBy(asc(groups.groupName)).all();
+  }
+
+  /** Leaving keeps blocks and trxs (as quorum does); only the membership goes. */
+  deleteGroup(groupId: string): void {
+    this.transaction(() => {
+      this.db.delete(groups).where(eq(groups.groupId, groupId)).run();
+      this.db.delete(pendingTrxs).where(eq(pendingTrxs.groupId, groupId)).run();
+    });
+  }
+
+  /** Deletes every row of a group that is no longer joined. Returns whether anything was there. */
+  clearGroupData(groupId: string): boolean {
+    return this.transaction(() => {
+      let changes = 0;
+      for (const table of [
+        blocks,
+        trxs,
+        contents,
+        pendingTrxs,
+        trxAuthModes,
+        trxRules,
+        appConfigs,
+      ]) {
+        changes += this.db.delete(table).where(eq(table.groupId, groupId)).run().changes;
+      }
+      return changes > 0;
+    });
+  }
+
+  // ---- blocks and trxs ----
+  private insertBlockRow(block: Block): void {
+    this.db
+      .insert(blocks)
+      .values({
+        groupId: block.GroupId,
+        blockId: block.BlockId,
+        epoch: block.Epoch,
+        prevHash: buf(block.PrevHash),
+        producerPubkey: block.ProducerPubkey,
+        sudo: block.Sudo,
+        timestamp: block.TimeStamp.toString(),
+        blockHash: buf(block.BlockHash),
+        producerSign: buf(block.ProducerSign),
+        trxCount: block.Trxs.length,
+      })
+      .run();
+  }
+
+  /** Stores a validated block with its trxs, applies their effects and moves the group head. */
+  commitBlock(block: Block, committed: CommittedTrx[], nowNs: bigint): void {
+    this.transaction(() => {
+      this.insertBlockRow(block);
+      const gid = block.GroupId;
+      for (const part of chunks(committed.map((c, i) => ({ c, i })))) {
+        this.db
+          .insert(trxs)
+          .values(
+            part.map(({ c, i }) => ({
+              groupId: gid,
+              trxId: c.trx.TrxId,
+              blockId: block.BlockId,
+              position: i,
+              type: c.trx.Type,
+              senderPubkey: c.trx.SenderPubkey,
+              timestamp: c.trx.TimeStamp.toString(),
+              raw: buf(c.raw),
+            })),
+          )
+          .run();
+        this.db
+          .delete(pendingTrxs)
+          .where(
+            and(
+              eq(pendingTrxs.groupId, gid),
+              inArray(
+                pendingTrxs.trxId,
+                part.map(({ c }) => c.trx.TrxId),
+              ),
+            ),
+          )
+          .run();
+      }
+      this.applyEffects(block, committed);
+      this.db
+        .update(groups)
+        .set({
+          topBlockId: block.BlockId,
+          topBlockHash: buf(block.BlockHash),
+          currentEpoch: block.Epoch,
+          lastUpdated: nowNs.toString(),
+        })
+        .where(eq(groups.groupId, gid))
+        .run();
+    });
+  }
+
+  private applyEffects(block: Block, committed: CommittedTrx[]): void {
+    const gid = block.GroupId;
+    const contentRows: (typeof contents.$inferInsert)[] = [];
+    const deletes: { target: string; sender: string }[] = [];
+    for (const { trx, effect } of committed) {
+      switch (effect.kind) {
+        case 'content':
+          contentRows.push({
+            groupId: gid,
+            trxId: trx.TrxId,
+            senderPubkey: trx.SenderPubkey,
+            timestamp: trx.TimeStamp.toString(),
+            blockId: block.BlockId,
+            data: effect.data ? buf(effect.data) : null,
+            objectType: effect.facts.objectType,
+            inReplyTo: effect.facts.inReplyTo,
+          });
+          if (effect.facts.deletes)
+            deletes.push({ target: effect.facts.deletes, sender: trx.SenderPubkey });
+          break;
+        case 'authMode':
+          this.db
+            .insert(trxAuthModes)
+            .values({ groupId: gid, trxType: effect.trxType, mode: effect.mode })
+            .onConflictDoUpdate({
+              target: [trxAuthModes.groupId, trxAuthModes.trxType],
+              set: { mode: effect.mode },
+            })
+            .run();
+          break;
+        case 'rule': {
+          const where = and(
+            eq(trxRules.groupId, gid),
+            eq(trxRules.list, effect.list),
+            eq(trxRules.pubkey, effect.pubkey),
+          );
+          if (effect.action === 1) {
+            this.db.delete(trxRules).where(where).run();
+          } else {
+            const row = {
+              groupId: gid,
+              list: effect.list,
+              pubkey: effect.pubkey,
+              trxTypes: effect.trxTypes,
+              ownerPubkey: effect.item.OwnerPubkey,
+              ownerSign: effect.item.OwnerSignature,
+              timestamp: trx.TimeStamp.toString(),
+              memo: effect.item.Memo,
+            };
+            this.db
+              .insert(trxRules)
+              .values(row)
+              .onConflictDoUpdate({
+                target: [trxRules.groupId, trxRules.list, trxRules.pubkey],
+                set: row,
+              })
+              .run();
+          }
+          break;
+        }
+        case 'appConfig': {
+          const it = effect.item;
+          if (effect.action === 1) {
+            this.db
+              .delete(appConfigs)
+              .where(and(eq(appConfigs.groupId, gid), eq(appConfigs.name, it.Name)))
+              .run();
+          } else {
+            const row = {
+              groupId: gid,
+              name: it.Name,
+              type: it.Type,
+              value: it.Value,
+              ownerPubkey: it.OwnerPubkey,
+              ownerSign: it.OwnerSign,
+              memo: it.Memo,
+              timestamp: trx.TimeStamp.toString(),
+            };
+            this.db
+              .insert(appConfigs)
+              .values(row)
+              .onConflictDoUpdate({ target: [appConfigs.groupId, appConfigs.name], set: row })
+              .run();
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    for (const part of chunks(contentRows)) this.db.insert(contents).values(part).run();
+    for (const d of deletes) {
+      // Only the author of a post can delete it.
+      this.db
+        .update(contents)
+        .set({ deleted: true })
+        .where(
+          and(
+            eq(contents.groupId, gid),
+            eq(contents.trxId, d.target),
+            eq(contents.senderPubkey, d.sender),
+          ),
+        )
+        .run();
+    }
+  }
+
+  getBlock(groupId: string, blockId: number): Block | undefined {
+    const row = this.db
+      .select()
+      .from(blocks)
+      .where(and(eq(blocks.groupId, groupId), eq(blocks.blockId, blockId)))
+      .get();
+    if (!row) return undefined;
+    const trxRows = this.db
+      .select({ raw: trxs.raw })
+      .from(trxs)
+      .where(and(eq(trxs.groupId, groupId), eq(trxs.blockId, blockId)))
+      .orderBy(asc(trxs.position))
+      .all();
+    return {
+      GroupId: row.groupId,
+      BlockId: row.blockId,
+      Epoch: row.epoch,
+      PrevHash: new Uint8Array(row.prevHash),
+      ProducerPubkey: row.producerPubkey,
+      Trxs: trxRows.map((r) => decodeTrx(r.raw)),
+      Sudo: row.sudo,
+      TimeStamp: BigInt(row.timestamp),
+      BlockHash: new Uint8Array(row.blockHash),
+      ProducerSign: new Uint8Array(row.producerSign),
+    };
+  }
+
+  getTrx(groupId: string, trxId: string): { trx: Trx; blockId: number } | undefined {
+    const row = this.db
+      .select({ raw: trxs.raw, blockId: trxs.blockId })
+      .from(trxs)
+      .where(and(eq(trxs.groupId, groupId), eq(trxs.trxId, trxId)))
+      .get();
+    return row ? { trx: decodeTrx(row.raw), blockId: row.blockId } : undefined;
+  }
+
+  /** Which of these trx ids are already in the chain. */
+  committedTrxIds(groupId: string, trxIds: string[]): Set<string> {
+    const found = new Set<string>();
+    for (const part of chunks(trxIds)) {
+      const rows = this.db
+        .select({ trxId: trxs.trxId })
+        .from(trxs)
+        .where(and(eq(trxs.groupId, groupId), inArray(trxs.trxId, part)))
+        .all();
+      for (const r of rows) found.add(r.trxId);
+    }
+    return found;
+  }
+
+  topBlockId(groupId: string): number {
+    const row = this.db
+      .select({ top: sql<number | null>`max(${blocks.blockId})` })
+      .from(blocks)
+      .where(eq(blocks.groupId, groupId))
+      .get();
+    return row?.top ?? 0;
+  }
+
+  blockCount(groupId: string): number {
+    const row = this.db
+      .select({ n: sql<number>`count(*)` })
+      .from(blocks)
+      .where(eq(blocks.groupId, groupId))
+      .get();
+    return row?.n ?? 0;
+  }
+
+  /** Streams committed blocks of a group in order (for replay). */
+  *iterateBlocks(groupId: string, fromBlockId = 0): Generator<Block> {
+    let next = fromBlockId;
+    for (;;) {
+      const ids = this.db
+        .select({ blockId: blocks.blockId })
+        .from(blocks)
+        .where(and(eq(blocks.groupId, groupId), gt(blocks.blockId, next - 1)))
+        .orderBy(asc(blocks.blockId))
+        .limit(256)
+        .all();
+      if (ids.length === 0) return;
+      for (const { blockId } of ids) {
+        const b = this.getBlock(groupId, blockId);
+        if (b) yield b;
+        next = blockId + 1;
+      }
+    }
+  }
+
+  // ---- mempool ----
+  addPending(groupId: string, trx: Trx, raw: Uint8Array, nowMs: number): boolean {
+    const res = this.db
+      .insert(pendingTrxs)
+      .values({ groupId, trxId: trx.TrxId, raw: buf(raw), receivedAt: nowMs })
+      .onConflictDoNothing()
+      .run();
+    return res.changes > 0;
+  }
+
+  addPendingMany(items: { groupId: string; trx: Trx; raw: Uint8Array }[], nowMs: number): void {
+    this.transaction(() => {
+      for (const part of chunks(items)) {
+        this.db
+          .insert(pendingTrxs)
+          .values(
+            part.map((i) => ({
+              groupId: i.groupId,
+              trxId: i.trx.TrxId,
+              raw: buf(i.raw),
+              receivedAt: nowMs,
+            })),
+          )
+          .onConflictDoNothing()
+          .run();
+      }
+    });
+  }
+
+  listPending(groupId: string): Trx[] {
+    return this.db
+      .select({ raw: pendingTrxs.raw })
+      .from(pendingTrxs)
+      .where(eq(pendingTrxs.groupId, groupId))
+      .orderBy(asc(pendingTrxs.receivedAt))
+      .all()
+      .map((r) => decodeTrx(r.raw));
+  }
+
+  removePending(groupId: string, trxIds: string[]): void {
+    for (const part of chunks(trxIds)) {
+      this.db
+        .delete(pendingTrxs)
+        .where(and(eq(pendingTrxs.groupId, groupId), inArray(pendingTrxs.trxId, part)))
+        .run();
+    }
+  }
+
+  isPending(groupId: string, trxId: string): boolean {
+    return (
+      this.db
+        .select({ trxId: pendingTrxs.trxId })
+        .from(pendingTrxs)
+        .where(and(eq(pendingTrxs.groupId, groupId), eq(pendingTrxs.trxId, trxId)))
+        .get() !== undefined
+    );
+  }
+
+  // ---- content index ----
+  getContent(groupId: string, trxId: string): ContentRow | undefined {
+    return this.db
+      .select()
+      .from(contents)
+      .where(and(eq(contents.groupId, groupId), eq(contents.trxId, trxId)))
+      .get();
+  }
+
+  queryContent(q: ContentQuery): ContentRow[] {
+    const conds = [eq(contents.groupId, q.groupId), eq(contents.deleted, false)];
+    if (q.senders.length > 0) conds.push(inArray(contents.senderPubkey, q.senders));
+    if (q.startTrx) {
+      const start = this.getContent(q.groupId, q.startTrx);
+      if (!start) return [];
+      const op = q.reverse
+        ? q.includeStartTrx
+          ? sql`<=`
+          : sql`<`
+        : q.includeStartTrx
+          ? sql`>=`
+          : sql`>`;
+      conds.push(sql`${contents.seq} ${op} ${start.seq}`);
+    }
+    return this.db
+      .select()
+      .from(contents)
+      .where(and(...conds))
+      .orderBy(q.reverse ? desc(contents.seq) : asc(contents.seq))
+      .limit(q.num)
+      .all();
+  }
+
+  /** Drops the content index and chain/app config state of a group (before a replay). */
+  resetDerivedState(groupId: string): void {
+    this.transaction(() => {
+      for (const table of [contents, trxAuthModes, trxRules, appConfigs]) {
+        this.db.delete(table).where(eq(table.groupId, groupId)).run();
+      }
+    });
+  }
+
+  applyReplayed(block: Block, committed: CommittedTrx[]): void {
+    this.transaction(() => this.applyEffects(block, committed));
+  }
+
+  // ---- chain config / app config ----
+  loadRules(groupId: string): GroupRules {
+    const rules = emptyRules();
+    for (const m of this.db
+      .select()
+      .from(trxAuthModes)
+      .where(eq(trxAuthModes.groupId, groupId))
+      .all()) {
+      rules.modes.set(m.trxType, m.mode);
+    }
+    for (const r of this.db.select().from(trxRules).where(eq(trxRules.groupId, groupId)).all()) {
+      (r.list === 0 ? rules.allow : rules.deny).set(r.pubkey, new Set(r.trxTypes));
+    }
+    return rules;
+  }
+
+  listRules(groupId: string, list: 0 | 1): TrxRuleRow[] {
+    return this.db
+      .select()
+      .from(trxRules)
+      .where(and(eq(trxRules.groupId, groupId), eq(trxRules.list, list)))
+      .orderBy(asc(trxRules.pubkey))
+      .all();
+  }
+
+  authMode(groupId: string, trxType: number): number | undefined {
+    return this.db
+      .select()
+      .from(trxAuthModes)
+      .where(and(eq(trxAuthModes.groupId, groupId), eq(trxAuthModes.trxType, trxType)))
+      .get()?.mode;
+  }
+
+  listAppConfig(groupId: string): AppConfigRow[] {
+    return this.db
+      .select()
+      .from(appConfigs)
+      .where(eq(appConfigs.groupId, groupId))
+      .orderBy(asc(appConfigs.name))
+      .all();
+  }
+
+  getAppConfig(groupId: string, name: string): AppConfigRow | undefined {
+    return this.db
+      .select()
+      .from(appConfigs)
+      .where(and(eq(appConfigs.groupId, groupId), eq(appConfigs.name, name)))
+      .get();
+  }
+
+  // ---- API tokens ----
+  insertToken(row: typeof apiTokens.$inferInsert): void {
+    this.db.insert(apiTokens).values(row).run();
+  }
+  getToken(token: string): TokenRow | undefined {
+    return this.db.select().from(apiTokens).where(eq(apiTokens.token, token)).get();
+  }
+  listTokens(): TokenRow[] {
+    return this.db.select().from(apiTokens).orderBy(asc(apiTokens.createdAt)).all();
+  }
+  revokeToken(token: string): boolean {
+    return (
+      this.db.update(apiTokens).set({ revoked: true }).where(eq(apiTokens.token, token)).run()
+        .changes > 0
+    );
+  }
+  deleteExpiredTokens(nowSeconds: number): void {
+    this.db.delete(apiTokens).where(lt(apiTokens.expiresAt, nowSeconds)).run();
+  }
+}
+
+export { encodeTrx };

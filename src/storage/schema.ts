@@ -1,0 +1,157 @@
+/**
+ * The node's SQLite schema (drizzle). Migrations in migrations/ are generated from this file by
+ * `npm run db:generate` and applied at start-up. Big integers (ns timestamps) are stored as
+ * decimal text so they survive JavaScript's 53-bit numbers.
+ */
+import {
+  blob,
+  index,
+  integer,
+  primaryKey,
+  sqliteTable,
+  text,
+  uniqueIndex,
+} from 'drizzle-orm/sqlite-core';
+
+const bytes = (name: string) => blob(name, { mode: 'buffer' });
+
+export const groups = sqliteTable('groups', {
+  groupId: text('group_id').primaryKey(),
+  groupName: text('group_name').notNull(),
+  ownerPubkey: text('owner_pubkey').notNull(),
+  userPubkey: text('user_pubkey').notNull(),
+  userEncryptPubkey: text('user_encrypt_pubkey').notNull().default(''),
+  consensusType: integer('consensus_type').notNull(),
+  encryptionType: integer('encryption_type').notNull(),
+  cipherKey: text('cipher_key').notNull(),
+  appKey: text('app_key').notNull(),
+  genesis: bytes('genesis').notNull(),
+  topBlockId: integer('top_block_id').notNull().default(0),
+  topBlockHash: bytes('top_block_hash').notNull(),
+  currentEpoch: integer('current_epoch').notNull().default(0),
+  lastUpdated: text('last_updated').notNull(),
+  joinedAt: text('joined_at').notNull(),
+});
+
+export const blocks = sqliteTable(
+  'blocks',
+  {
+    groupId: text('group_id').notNull(),
+    blockId: integer('block_id').notNull(),
+    epoch: integer('epoch').notNull(),
+    prevHash: bytes('prev_hash').notNull(),
+    producerPubkey: text('producer_pubkey').notNull(),
+    sudo: integer('sudo', { mode: 'boolean' }).notNull(),
+    timestamp: text('timestamp').notNull(),
+    blockHash: bytes('block_hash').notNull(),
+    producerSign: bytes('producer_sign').notNull(),
+    trxCount: integer('trx_count').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.groupId, t.blockId] })],
+);
+
+/** Every trx committed in a block, with its exact protobuf bytes (Data still encrypted). */
+export const trxs = sqliteTable(
+  'trxs',
+  {
+    groupId: text('group_id').notNull(),
+    trxId: text('trx_id').notNull(),
+    blockId: integer('block_id').notNull(),
+    position: integer('position').notNull(),
+    type: integer('type').notNull(),
+    senderPubkey: text('sender_pubkey').notNull(),
+    timestamp: text('timestamp').notNull(),
+    raw: bytes('raw').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.groupId, t.trxId] }),
+    uniqueIndex('trxs_block_position').on(t.groupId, t.blockId, t.position),
+  ],
+);
+
+/** Signed trxs accepted by this node and not yet in a block: the persistent mempool. */
+export const pendingTrxs = sqliteTable(
+  'pending_trxs',
+  {
+    groupId: text('group_id').notNull(),
+    trxId: text('trx_id').notNull(),
+    raw: bytes('raw').notNull(),
+    receivedAt: integer('received_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.groupId, t.trxId] })],
+);
+
+/** The content index: POST trxs in chain order, decrypted when this node may read them. */
+export const contents = sqliteTable(
+  'contents',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    groupId: text('group_id').notNull(),
+    trxId: text('trx_id').notNull(),
+    senderPubkey: text('sender_pubkey').notNull(),
+    timestamp: text('timestamp').notNull(),
+    blockId: integer('block_id').notNull(),
+    data: bytes('data'),
+    objectType: text('object_type'),
+    inReplyTo: text('in_reply_to'),
+    deleted: integer('deleted', { mode: 'boolean' }).notNull().default(false),
+  },
+  (t) => [
+    uniqueIndex('contents_group_trx').on(t.groupId, t.trxId),
+    index('contents_group_seq').on(t.groupId, t.seq),
+    index('contents_group_sender_seq').on(t.groupId, t.senderPubkey, t.seq),
+  ],
+);
+
+/** Chain config (quorum's CHAIN_CONFIG trx): trx auth mode per trx type. */
+export const trxAuthModes = sqliteTable(
+  'trx_auth_modes',
+  {
+    groupId: text('group_id').notNull(),
+    trxType: integer('trx_type').notNull(),
+    mode: integer('mode').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.groupId, t.trxType] })],
+);
+
+/** Chain config allow and deny lists (list 0 = allow, 1 = deny, as quorum's AuthListType). */
+export const trxRules = sqliteTable(
+  'trx_rules',
+  {
+    groupId: text('group_id').notNull(),
+    list: integer('list').notNull(),
+    pubkey: text('pubkey').notNull(),
+    trxTypes: text('trx_types', { mode: 'json' }).$type<number[]>().notNull(),
+    ownerPubkey: text('owner_pubkey').notNull(),
+    ownerSign: text('owner_sign').notNull(),
+    timestamp: text('timestamp').notNull(),
+    memo: text('memo').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.groupId, t.list, t.pubkey] })],
+);
+
+export const appConfigs = sqliteTable(
+  'app_configs',
+  {
+    groupId: text('group_id').notNull(),
+    name: text('name').notNull(),
+    type: integer('type').notNull(),
+    value: text('value').notNull(),
+    ownerPubkey: text('owner_pubkey').notNull(),
+    ownerSign: text('owner_sign').notNull(),
+    memo: text('memo').notNull(),
+    timestamp: text('timestamp').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.groupId, t.name] })],
+);
+
+/** API tokens issued by this node (the HS256 key itself lives in the keystore). */
+export const apiTokens = sqliteTable('api_tokens', {
+  token: text('token').primaryKey(),
+  name: text('name').notNull(),
+  role: text('role').notNull(),
+  groupId: text('group_id').notNull(),
+  expiresAt: integer('expires_at').notNull(),
+  revoked: integer('revoked', { mode: 'boolean' }).notNull().default(false),
+  createdAt: integer('created_at').notNull(),
+});

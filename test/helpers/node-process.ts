@@ -1,0 +1,121 @@
+/** Starts a real `rum fullnode` process on a free loopback port, for tests that talk HTTP to it. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const RUM_BIN = fileURLToPath(new URL('../../bin/rum.js', import.meta.url));
+
+export interface NodeProcess {
+  url: string;
+  dir: string;
+  child: ChildProcess;
+  stderr: () => string;
+  /** SIGTERM and wait for exit; resolves to the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function tempDir(prefix = 'rum-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function startNodeProcess(
+  opts: { dir?: string; args?: string[]; timeoutMs?: number } = {},
+): Promise<NodeProcess> {
+  const dir = opts.dir ?? tempDir();
+  const args = [
+    RUM_BIN,
+    'fullnode',
+    '--apihost',
+    '127.0.0.1',
+    '--apiport',
+    '0',
+    '--configdir',
+    join(dir, 'config'),
+    '--datadir',
+    join(dir, 'data'),
+    '--keystoredir',
+    join(dir, 'keystore'),
+    '--keystorepwd',
+    'test-password',
+    '--loglevel',
+    'warn',
+    ...(opts.args ?? []),
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  let out = '';
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`node did not start in time:\n${err}`)),
+      opts.timeoutMs ?? 20_000,
+    );
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /API listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`node exited with ${code} before it was ready:\n${err}`));
+    });
+  });
+  const exited = new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null) resolve(child.exitCode);
+    else child.once('exit', (code) => resolve(code));
+  });
+  return {
+    url,
+    dir,
+    child,
+    stderr: () => err,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON responses.
+export async function api(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: any; text: string }> {
+  const res = await fetch(base + path, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json, text };
+}
+
+/** Polls fn until it returns a truthy value; bounded by attempts. */
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | null | false>,
+  what: string,
+  attempts = 100,
+  delayMs = 100,
+): Promise<T> {
+  for (let i = 0; i < attempts; i++) {
+    const v = await fn();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, delayMs));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
