@@ -3,7 +3,7 @@
  * trxs included with their signatures); ProducerSign = signature of BlockHash.
  */
 import { bytesEqual } from '../crypto/encoding.ts';
-import { decodePubkey } from '../crypto/keys.ts';
+import { pubkeyBytesUnchecked } from '../crypto/keys.ts';
 import { sha256, signDigest, verifyDigest } from '../crypto/sign.ts';
 import { type Block, BlockHashingDesc, type Trx } from './pb.ts';
 import { encodeMessage } from './protobuf.ts';
@@ -61,9 +61,9 @@ export function checkBlockSelf(block: Block): Check {
   if (!bytesEqual(computeBlockHash(block), block.BlockHash)) {
     return { ok: false, reason: 'block hash does not match its content' };
   }
-  const pub = decodePubkey(block.ProducerPubkey);
-  if (!pub.ok) return { ok: false, reason: `producer pubkey: ${pub.reason}` };
-  if (!verifyDigest(pub.value, block.BlockHash, block.ProducerSign)) {
+  const pub = pubkeyBytesUnchecked(block.ProducerPubkey);
+  if (!pub) return { ok: false, reason: 'producer pubkey is not a compressed secp256k1 key' };
+  if (!verifyDigest(pub, block.BlockHash, block.ProducerSign)) {
     return { ok: false, reason: 'block producer signature does not verify' };
   }
   return { ok: true };

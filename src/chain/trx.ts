@@ -3,7 +3,7 @@
  * {TrxId, Type, GroupId, Data, TimeStamp, Version, Expired, SenderPubkey} with Data encrypted and
  * uncompressed. These are the only bytes a trx signature is computed over in this project.
  */
-import { decodePubkey } from '../crypto/keys.ts';
+import { pubkeyBytesUnchecked } from '../crypto/keys.ts';
 import { sha256, signDigest, verifyDigest } from '../crypto/sign.ts';
 import { type Trx, TrxSigningDesc } from './pb.ts';
 import { encodeMessage } from './protobuf.ts';
@@ -45,9 +45,9 @@ export function signTrx(unsigned: UnsignedTrx, priv: Uint8Array): Trx {
 }
 
 export function verifyTrxSignature(trx: Trx): boolean {
-  const pub = decodePubkey(trx.SenderPubkey);
-  if (!pub.ok) return false;
-  return verifyDigest(pub.value, trxDigest(trx), trx.SenderSign);
+  const pub = pubkeyBytesUnchecked(trx.SenderPubkey);
+  if (!pub) return false;
+  return verifyDigest(pub, trxDigest(trx), trx.SenderSign);
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

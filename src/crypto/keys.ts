@@ -52,6 +52,25 @@ export function decodePubkey(text: string): DecodeResult<Uint8Array> {
   return { ok: true, value: bytes };
 }
 
+const rawCache = new Map<string, Uint8Array>();
+const RAW_CACHE_MAX = 10_000;
+
+/**
+ * The 33 bytes of a base64url public key, without the (costly) on-curve check: for signature
+ * verification, where the verifier itself rejects a key that is not a valid point. Cached,
+ * since the same few authors sign most trxs.
+ */
+export function pubkeyBytesUnchecked(text: string): Uint8Array | null {
+  const hit = rawCache.get(text);
+  if (hit) return hit;
+  if (typeof text !== 'string' || text.length !== 44 || !/^[A-Za-z0-9_-]+$/.test(text)) return null;
+  const bytes = new Uint8Array(Buffer.from(text, 'base64url'));
+  if (bytes.length !== PUBLIC_KEY_BYTES || (bytes[0] !== 2 && bytes[0] !== 3)) return null;
+  if (rawCache.size >= RAW_CACHE_MAX) rawCache.delete(rawCache.keys().next().value!);
+  rawCache.set(text, bytes);
+  return bytes;
+}
+
 /** libp2p's protobuf PublicKey{Type: Secp256k1, Data} in standard base64 ("CAISIQ…"). */
 export function libp2pPubkeyString(pub: Uint8Array): string {
   const header = Uint8Array.of(0x08, 0x02, 0x12, 0x21);

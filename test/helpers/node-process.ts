@@ -84,12 +84,14 @@ export async function startNodeProcess(
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON responses.
+type AnyJson = any;
+
 export async function api(
   base: string,
   method: string,
   path: string,
   body?: unknown,
-): Promise<{ status: number; json: any; text: string }> {
+): Promise<{ status: number; json: AnyJson; text: string }> {
   const res = await fetch(base + path, {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
