@@ -2,7 +2,13 @@
  * The group cipher of public groups, as quorum's AesEncrypt: AES-256-GCM, a random 12-byte
  * nonce prefixed, then ciphertext ‖ 16-byte tag, no additional data.
  */
-import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createSecretKey,
+  type KeyObject,
+  randomBytes,
+} from 'node:crypto';
 
 export const AES_KEY_BYTES = 32;
 export const AES_NONCE_BYTES = 12;

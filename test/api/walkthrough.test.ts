@@ -45,7 +45,7 @@ describe('quorum README walkthrough over HTTP', () => {
     assert.equal(g.encryption_type, 'PUBLIC');
     assert.equal(g.owner_pubkey, g.user_pubkey);
     assert.match(g.cipher_key, /^[0-9a-f]{64}$/);
-    assert.equal(typeof g.last_updated, 'number');
+    assert.equal(typeof g.last_updated, 'bigint', 'ns timestamps are exact integers');
   });
 
   it('posts with the older Activity form and the newer data form, and reads both back', async () => {

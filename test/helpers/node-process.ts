@@ -100,7 +100,12 @@ export async function api(
   const text = await res.text();
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    // Go writes int64 (Expired, last_updated) as exact numbers: keep them exact as bigint.
+    json = JSON.parse(text, (_k, v, ctx?: { source?: string }) =>
+      typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v) && ctx?.source
+        ? BigInt(ctx.source)
+        : v,
+    );
   } catch {
     json = undefined;
   }
