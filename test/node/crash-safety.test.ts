@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { checkBlockWithParent, checkGenesisBlock } from '../../src/chain/block.ts';
 import { type Block, decodeBlock, encodeBlock } from '../../src/chain/pb.ts';
+import type { Check } from '../../src/chain/trx.ts';
 import { api, startNodeProcess, tempDir, waitFor } from '../helpers/node-process.ts';
 import { blockFromJson } from '../helpers/block-json.ts';
 
@@ -65,7 +66,9 @@ describe('crash safety', () => {
       for (let h = 0; h <= top; h++) {
         const json = (await api(second.url, 'GET', `/api/v1/block/${groupId}/${h}`)).json;
         const block = decodeBlock(encodeBlock(blockFromJson(json)));
-        const check = parent ? checkBlockWithParent(block, parent) : checkGenesisBlock(block);
+        const check: Check = parent
+          ? checkBlockWithParent(block, parent)
+          : checkGenesisBlock(block);
         assert.deepEqual(check, { ok: true }, `block ${h}`);
         trxCount += block.Trxs.length;
         parent = block;
