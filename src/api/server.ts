@@ -53,7 +53,7 @@ export async function buildApi(c: ApiComponents): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     bodyLimit: cfg.limits.maxRequestBodyBytes,
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
 
