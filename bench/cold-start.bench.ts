@@ -30,7 +30,7 @@ try {
     logger: pino({ level: 'warn' }),
     keystorePassword: 'bench',
   });
-  node.start();
+  await node.start();
   let committed = 0;
   node.events.on('committed', (e) => {
     committed += e.trxs.length;

@@ -55,7 +55,7 @@ export async function withTempNode<T>(
     keystoreScryptN: 1 << 10,
   });
   try {
-    node.start();
+    await node.start();
     return await fn(node, dir);
   } finally {
     await node.stop();

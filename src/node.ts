@@ -5,8 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { privateKeyFromProtobuf } from '@libp2p/crypto/keys';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import type { Libp2p } from '@libp2p/interface';
 import type { Logger } from 'pino';
 import { effectOf } from './chain/apply.ts';
 import { createGenesisBlock } from './chain/block.ts';
@@ -43,8 +42,9 @@ import { BadRequestError, ConflictError, NotFoundError } from './errors.ts';
 import { createMetrics, type NodeMetrics, reasonLabel } from './metrics.ts';
 import { ChainStore } from './storage/chain-store.ts';
 import { openDatabase } from './storage/db.ts';
+import { createP2PHost } from './p2p/host.ts';
 
-export const NODE_VERSION = '2.0.0';
+export { NODE_VERSION } from './version.ts';
 
 export interface CreateGroupInput {
   groupName: string;
@@ -70,6 +70,7 @@ export class RumNode {
   readonly events = new EventEmitter<GroupEvents>();
   readonly peerId: string;
   readonly nodePublicKey: Uint8Array;
+  readonly p2p: Libp2p;
   private readonly groupsById = new Map<string, GroupChain>();
   private started = false;
 
@@ -77,14 +78,15 @@ export class RumNode {
     init: RumNodeInit,
     keystore: Keystore,
     store: ChainStore,
-    peerId: string,
+    p2p: Libp2p,
     nodePub: Uint8Array,
   ) {
     this.config = init.config;
     this.log = init.logger;
     this.keystore = keystore;
     this.store = store;
-    this.peerId = peerId;
+    this.p2p = p2p;
+    this.peerId = p2p.peerId.toString();
     this.nodePublicKey = nodePub;
     this.metrics = createMetrics(() => {
       let n = 0;
@@ -103,11 +105,15 @@ export class RumNode {
       init.keystoreScryptN ? { scryptN: init.keystoreScryptN } : undefined,
     );
     const nodeKey = await keystore.signKey('default');
-    const peerId = peerIdFromPrivateKey(
-      privateKeyFromProtobuf(concatBytes(Uint8Array.of(0x08, 0x02, 0x12, 0x20), nodeKey)),
-    ).toString();
+    const p2p = await createP2PHost({
+      nodeKey,
+      listen: config.listen,
+      bootstrap: config.peers,
+      networkName: config.networkName,
+      role: 'full',
+    });
     const db = openDatabase(join(config.dataDir, config.peerName, 'rum.db'));
-    const node = new RumNode(init, keystore, new ChainStore(db), peerId, publicKeyOf(nodeKey));
+    const node = new RumNode(init, keystore, new ChainStore(db), p2p, publicKeyOf(nodeKey));
     for (const row of node.store.listGroups()) node.attach(row.groupId);
     return node;
   }
@@ -142,19 +148,20 @@ export class RumNode {
     }
   }
 
-  start(): void {
+  async start(): Promise<void> {
     if (this.started) return;
+    await this.p2p.start();
     this.started = true;
     for (const g of this.groupsById.values()) g.start();
   }
 
+  /** Stops in reverse order: producers, network, then the database (committed data is on disk). */
   async stop(): Promise<void> {
-    if (!this.started) {
-      this.store.db.$client.close();
-      return;
+    if (this.started) {
+      this.started = false;
+      for (const g of this.groupsById.values()) g.stop();
+      await this.p2p.stop();
     }
-    this.started = false;
-    for (const g of this.groupsById.values()) g.stop();
     this.store.db.$client.close();
   }
 

@@ -25,7 +25,7 @@ export async function startFullnode(config: Config, log: Logger): Promise<Runnin
   const node = await RumNode.open({ config, logger: log, keystorePassword: pw.password });
   const tokens = await TokenService.open(node.store, node.keystore);
   const api = await buildApi({ node, tokens });
-  node.start();
+  await node.start();
   try {
     await api.listen({ host: config.apiHost, port: config.apiPort });
   } catch (err) {

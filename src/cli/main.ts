@@ -1,16 +1,20 @@
 /** The `rum` command line. */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import pino, { type Logger } from 'pino';
-import { TokenService } from '../api/tokens.ts';
+import type { Logger } from 'pino';
 import { ConfigError, FULLNODE_FLAGS, flagsHelp, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { NODE_VERSION, RumNode } from '../node.ts';
-import { startFullnode } from './fullnode.ts';
+import { NODE_VERSION } from '../version.ts';
 import { resolveKeystorePassword } from './password.ts';
+
+// Heavy modules (fastify, drizzle, crypto backends) load only for the commands that use them,
+// so help and flag errors answer at once.
+const loadNode = () => import('../node.ts');
+const loadPino = async () => (await import('pino')).default;
 
 const COMMANDS: Record<string, string> = {
   fullnode: 'run a full node: groups, chain, HTTP API',
+  bootstrapnode: 'run a bootstrap node: DHT server and relay, no group data',
   reindex: 'rebuild the content index and config state by replaying every stored chain',
   token: 'issue an API token: rum token --role chain|node [--group ID] [--name N] [--days D]',
   version: 'print the version',
@@ -24,7 +28,8 @@ function usage(): string {
   return `usage: rum <command> [flags]\n\ncommands:\n${cmds}\n\nflags of fullnode and reindex:\n${flagsHelp(FULLNODE_FLAGS)}\n`;
 }
 
-function makeLogger(config: Config): Logger {
+async function makeLogger(config: Config): Promise<Logger> {
+  const pino = await loadPino();
   if (config.logFile) {
     mkdirSync(dirname(config.logFile), { recursive: true });
     return pino(
@@ -62,6 +67,21 @@ function flagValue(args: string[], name: string): string | undefined {
   return eq?.slice(name.length + 3);
 }
 
+/** Resolves after SIGINT or SIGTERM has stopped whatever `stop` stops. */
+function waitForSignal(log: Logger, stop: () => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => {
+      log.info({ signal }, 'stopping');
+      stop().then(resolve, (err) => {
+        log.error({ err }, 'stop failed');
+        resolve();
+      });
+    };
+    process.once('SIGINT', () => onSignal('SIGINT'));
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   switch (command) {
@@ -78,27 +98,32 @@ async function main(argv: string[]): Promise<number> {
     case 'fullnode': {
       const config = readConfig(args);
       if (!config) return 0;
-      const log = makeLogger(config);
+      const log = await makeLogger(config);
+      const { startFullnode } = await import('./fullnode.ts');
       const running = await startFullnode(config, log);
       log.info({ url: running.url, peerId: running.node.peerId }, 'API ready');
       process.stdout.write(`rum: API listening on ${running.url}\n`);
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          log.info({ signal }, 'stopping');
-          running.stop().then(resolve, (err) => {
-            log.error({ err }, 'stop failed');
-            resolve();
-          });
-        };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
-      });
+      await waitForSignal(log, running.stop);
+      return 0;
+    }
+    case 'bootstrapnode': {
+      const config = readConfig(args);
+      if (!config) return 0;
+      const log = await makeLogger(config);
+      const { startBootstrapNode } = await import('./bootstrapnode.ts');
+      const running = await startBootstrapNode(config, log);
+      const addrs = running.p2p.getMultiaddrs().map(String).join(' ');
+      process.stdout.write(
+        `rum: bootstrap node ${running.p2p.peerId} listening on ${addrs}\nrum: API listening on ${running.url}\n`,
+      );
+      await waitForSignal(log, running.stop);
       return 0;
     }
     case 'reindex': {
       const config = readConfig(args);
       if (!config) return 0;
-      const log = makeLogger(config);
+      const log = await makeLogger(config);
+      const { RumNode } = await loadNode();
       const node = await RumNode.open({
         config,
         logger: log,
@@ -122,7 +147,9 @@ async function main(argv: string[]): Promise<number> {
       const days = Number(flagValue(args, 'days') ?? '365');
       if (!Number.isFinite(days) || days <= 0 || days > 3650)
         throw new ConfigError('--days must be 1..3650');
-      const log = pino({ level: 'warn' });
+      const log = (await loadPino())({ level: 'warn' });
+      const { RumNode } = await loadNode();
+      const { TokenService } = await import('../api/tokens.ts');
       const node = await RumNode.open({
         config,
         logger: log,
@@ -148,7 +175,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || (err as Error).name === 'P2PConfigError') {
       process.stderr.write(`rum: ${err.message}\n`);
       process.exit(2);
     }

@@ -49,7 +49,7 @@ describe('API authorization on a non-loopback bind', () => {
     const { node } = await openTempNode({ apiHost: '0.0.0.0' }, dir);
     const tokens = await TokenService.open(node.store, node.keystore);
     app = await buildApi({ node, tokens });
-    node.start();
+    await node.start();
     close = async () => {
       await app.close();
       await node.stop();

@@ -138,7 +138,11 @@ describe('quorum README walkthrough over HTTP', () => {
     assert.match(res.json.node_id, /^16Uiu2/);
     assert.match(res.json.node_publickey, /^CAISI/);
     assert.equal(res.json.node_type, 'peer');
-    assert.equal(res.json.node_status, 'NODE_ONLINE');
+    assert.equal(
+      res.json.node_status,
+      'NODE_OFFLINE',
+      'a node with no peers is offline, as in quorum',
+    );
     const metrics = await fetch(`${n.url}/metrics`).then((r) => r.text());
     assert.match(metrics, /rum_trx_committed_total\{type="0"\} 2/);
     assert.match(metrics, /rum_blocks_total/);

@@ -9,6 +9,8 @@ export const RUM_BIN = fileURLToPath(new URL('../../bin/rum.js', import.meta.url
 
 export interface NodeProcess {
   url: string;
+  /** Everything the process printed on stdout up to readiness. */
+  stdout: string;
   dir: string;
   child: ChildProcess;
   stderr: () => string;
@@ -21,12 +23,17 @@ export function tempDir(prefix = 'rum-test-'): string {
 }
 
 export async function startNodeProcess(
-  opts: { dir?: string; args?: string[]; timeoutMs?: number } = {},
+  opts: {
+    dir?: string;
+    args?: string[];
+    timeoutMs?: number;
+    command?: 'fullnode' | 'bootstrapnode';
+  } = {},
 ): Promise<NodeProcess> {
   const dir = opts.dir ?? tempDir();
   const args = [
     RUM_BIN,
-    'fullnode',
+    opts.command ?? 'fullnode',
     '--apihost',
     '127.0.0.1',
     '--apiport',
@@ -73,6 +80,7 @@ export async function startNodeProcess(
   });
   return {
     url,
+    stdout: out,
     dir,
     child,
     stderr: () => err,

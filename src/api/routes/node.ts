@@ -1,4 +1,5 @@
 /** Node and network info, Prometheus metrics and quorum's small tools. */
+import type { Libp2p } from '@libp2p/interface';
 import type { FastifyInstance } from 'fastify';
 import { decodeSeedUrl, SeedError } from '../../chain/seed.ts';
 import { toHex } from '../../crypto/encoding.ts';
@@ -20,6 +21,24 @@ function humanBytes(n: number): string {
   return `${v.toFixed(1)} ${units[i]}`;
 }
 
+/** quorum's `peers`: connected peer ids under each protocol they speak. */
+export async function peersByProtocol(p2p: Libp2p): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const peer of p2p.getPeers()) {
+    let protocols: string[] = [];
+    try {
+      protocols = (await p2p.peerStore.get(peer)).protocols;
+    } catch {
+      // identified later; the peer is listed once its protocols are known
+    }
+    for (const proto of protocols) {
+      out[proto] ??= [];
+      out[proto].push(peer.toString());
+    }
+  }
+  return out;
+}
+
 export function registerNodeRoutes(app: FastifyInstance, { node }: ApiComponents): void {
   app.get(
     '/api/v1/node',
@@ -29,10 +48,11 @@ export function registerNodeRoutes(app: FastifyInstance, { node }: ApiComponents
       return {
         node_id: node.peerId,
         node_publickey: libp2pPubkeyString(node.nodePublicKey),
-        node_status: 'NODE_ONLINE',
+        // As quorum: online when connected to at least one peer.
+        node_status: node.p2p.getPeers().length > 0 ? 'NODE_ONLINE' : 'NODE_OFFLINE',
         node_type: 'peer',
         node_version: `${NODE_VERSION} - rum-node (${signatureBackend})`,
-        peers: {},
+        peers: await peersByProtocol(node.p2p),
         mem: {
           sys: humanBytes(mem.rss),
           heap_sys: humanBytes(mem.heapTotal),
@@ -50,8 +70,8 @@ export function registerNodeRoutes(app: FastifyInstance, { node }: ApiComponents
     peer_id: node.peerId,
     eth_addr: ethAddress(node.nodePublicKey),
     nat_type: 'Unknown',
-    nat_enabled: false,
-    addrs: [],
+    nat_enabled: true,
+    addrs: node.p2p.getMultiaddrs().map((a) => a.toString()),
     groups: node
       .groups()
       .map((g) => ({ GroupId: g.groupId, GroupName: g.row.groupName, Peers: [] })),

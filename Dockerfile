@@ -1,0 +1,16 @@
+# A RUM node image: Node 24 runs the TypeScript sources directly (type stripping).
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY bin ./bin
+COPY src ./src
+COPY migrations ./migrations
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+# 8000: HTTP API; 7000: libp2p TCP; 7001: libp2p WebSockets
+EXPOSE 8000 7000 7001
+ENTRYPOINT ["node", "/app/bin/rum.js"]
+CMD ["fullnode", "--apihost", "0.0.0.0", "--configdir", "/data/config", "--datadir", "/data/data", "--keystoredir", "/data/keystore"]

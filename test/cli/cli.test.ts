@@ -1,0 +1,77 @@
+// The command line: help for every command, wrong or missing values named in the error, a wrong
+// keystore password is an error and not a new key.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { RUM_BIN, startNodeProcess, tempDir } from '../helpers/node-process.ts';
+
+function rum(...args: string[]) {
+  const res = spawnSync(process.execPath, [RUM_BIN, ...args], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { code: res.status, out: res.stdout, err: res.stderr };
+}
+
+describe('rum command line', () => {
+  it('prints help listing commands and fullnode flags', () => {
+    const r = rum('--help');
+    assert.equal(r.code, 0);
+    for (const word of [
+      'fullnode',
+      'reindex',
+      'token',
+      '--listen',
+      '--apiport',
+      '--keystorepwd',
+      '--peer',
+    ]) {
+      assert.ok(r.out.includes(word), `help mentions ${word}`);
+    }
+    assert.equal(rum('fullnode', '--help').code, 0);
+    assert.equal(rum('version').out.trim(), 'rum 2.0.0');
+  });
+
+  it('names the flag that is wrong', () => {
+    let r = rum('fullnode', '--apiport', 'eighty');
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--apiport/);
+    r = rum('fullnode', '--apiport', '70000');
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--apiport/);
+    r = rum('fullnode', '--bogus');
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--bogus/);
+    r = rum('fullnode', '--loglevel', 'loud');
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--loglevel/);
+    r = rum('launch');
+    assert.equal(r.code, 2);
+    assert.match(r.err, /unknown command "launch"/);
+  });
+
+  it('refuses a wrong keystore password without creating a key', async () => {
+    const dir = tempDir('rum-cli-');
+    const n = await startNodeProcess({ dir });
+    assert.equal(await n.stop(), 0);
+    const before = readdirSync(join(dir, 'keystore')).sort();
+    const r = rum(
+      'fullnode',
+      '--apiport',
+      '0',
+      '--configdir',
+      join(dir, 'config'),
+      '--datadir',
+      join(dir, 'data'),
+      '--keystoredir',
+      join(dir, 'keystore'),
+      '--keystorepwd',
+      'not-the-password',
+    );
+    assert.equal(r.code, 1);
+    assert.match(r.err, /wrong keystore password/);
+    assert.deepEqual(readdirSync(join(dir, 'keystore')).sort(), before);
+  });
+});
