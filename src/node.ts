@@ -57,6 +57,8 @@ export interface RumNodeInit {
   config: Config;
   logger: Logger;
   keystorePassword: string;
+  /** A keystore already being opened with that password (lets start-up overlap scrypt with loading). */
+  keystore?: Promise<Keystore>;
   /** scrypt cost of a new keystore; tests lower it. */
   keystoreScryptN?: number;
 }
@@ -99,11 +101,12 @@ export class RumNode {
 
   static async open(init: RumNodeInit): Promise<RumNode> {
     const { config } = init;
-    const keystore = await openKeystore(
-      config.keystoreDir,
-      init.keystorePassword,
-      init.keystoreScryptN ? { scryptN: init.keystoreScryptN } : undefined,
-    );
+    const keystore = await (init.keystore ??
+      openKeystore(
+        config.keystoreDir,
+        init.keystorePassword,
+        init.keystoreScryptN ? { scryptN: init.keystoreScryptN } : undefined,
+      ));
     const nodeKey = await keystore.signKey('default');
     const p2p = await createP2PHost({
       nodeKey,

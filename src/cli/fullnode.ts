@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { buildApi } from '../api/server.ts';
 import { TokenService } from '../api/tokens.ts';
 import type { Config } from '../config/schema.ts';
+import type { Keystore } from '../crypto/keystore.ts';
 import { RumNode } from '../node.ts';
 import { resolveKeystorePassword } from './password.ts';
 
@@ -14,7 +15,11 @@ export interface RunningNode {
   stop(): Promise<void>;
 }
 
-export async function startFullnode(config: Config, log: Logger): Promise<RunningNode> {
+export async function startFullnode(
+  config: Config,
+  log: Logger,
+  keystore?: Promise<Keystore>,
+): Promise<RunningNode> {
   const pw = resolveKeystorePassword(config);
   if (pw.source === 'generated') {
     log.warn(
@@ -22,7 +27,12 @@ export async function startFullnode(config: Config, log: Logger): Promise<Runnin
       'no keystore password given: generated one and saved it in this file',
     );
   }
-  const node = await RumNode.open({ config, logger: log, keystorePassword: pw.password });
+  const node = await RumNode.open({
+    config,
+    logger: log,
+    keystorePassword: pw.password,
+    ...(keystore ? { keystore } : {}),
+  });
   const tokens = await TokenService.open(node.store, node.keystore);
   const api = await buildApi({ node, tokens });
   await node.start();

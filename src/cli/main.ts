@@ -98,9 +98,13 @@ async function main(argv: string[]): Promise<number> {
     case 'fullnode': {
       const config = readConfig(args);
       if (!config) return 0;
+      // The keystore's scrypt runs on the thread pool while the node's modules load.
+      const { openKeystore } = await import('../crypto/keystore.ts');
+      const keystore = openKeystore(config.keystoreDir, resolveKeystorePassword(config).password);
+      keystore.catch(() => {}); // awaited (and reported) by startFullnode
       const log = await makeLogger(config);
       const { startFullnode } = await import('./fullnode.ts');
-      const running = await startFullnode(config, log);
+      const running = await startFullnode(config, log, keystore);
       log.info({ url: running.url, peerId: running.node.peerId }, 'API ready');
       process.stdout.write(`rum: API listening on ${running.url}\n`);
       await waitForSignal(log, running.stop);

@@ -12,7 +12,11 @@ function rum(...args: string[]) {
     encoding: 'utf8',
     timeout: 30_000,
   });
-  return { code: res.status, out: res.stdout, err: res.stderr };
+  return {
+    code: res.status,
+    out: res.stdout,
+    err: `${res.stderr}${res.signal ? ` [signal ${res.signal}]` : ''}${res.error ? ` [${res.error.message}]` : ''}`,
+  };
 }
 
 describe('rum command line', () => {
@@ -70,7 +74,7 @@ describe('rum command line', () => {
       '--keystorepwd',
       'not-the-password',
     );
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 1, r.err);
     assert.match(r.err, /wrong keystore password/);
     assert.deepEqual(readdirSync(join(dir, 'keystore')).sort(), before);
   });
