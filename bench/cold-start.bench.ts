@@ -53,7 +53,7 @@ try {
       type: 'Note',
       content: `note ${i + j}`,
     }));
-    node.postContentBatch(ids[(i / 500) % GROUPS]!, batch);
+    await node.postContentBatch(ids[(i / 500) % GROUPS]!, batch);
     await new Promise((r) => setImmediate(r));
   }
   while (committed < TRX) await once(node.events, 'committed');

@@ -26,7 +26,7 @@ await withTempNode(async (node) => {
   const m = Math.min(N, 5000);
   const t0 = performance.now();
   for (let i = 0; i < m; i++) {
-    const trx = g.buildTrx(TrxType.POST, utf8Bytes(`{"content":"note ${i}","type":"Note"}`));
+    const trx = await g.buildTrx(TrxType.POST, utf8Bytes(`{"content":"note ${i}","type":"Note"}`));
     verifyTrxSignature(trx);
   }
   const baseline = (m * 1000) / (performance.now() - t0);
@@ -45,7 +45,7 @@ await withTempNode(async (node) => {
         name: `post ${j}`,
       });
     }
-    node.postContentBatch(groupId, batch);
+    await node.postContentBatch(groupId, batch);
     // Let the producer run between batches, as an API server's event loop would.
     await new Promise((r) => setImmediate(r));
   }

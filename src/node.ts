@@ -15,6 +15,7 @@ import {
   type CommittedEvent,
   GroupChain,
   type GroupEvents,
+  type PostSealer,
   TrxRejectedError,
 } from './chain/group.ts';
 import {
@@ -40,7 +41,8 @@ import { type Keystore, openKeystore } from './crypto/keystore.ts';
 import { sha256, signDigest } from './crypto/sign.ts';
 import { BadRequestError, ConflictError, NotFoundError } from './errors.ts';
 import { createMetrics, type NodeMetrics, reasonLabel } from './metrics.ts';
-import { ChainStore } from './storage/chain-store.ts';
+import { ChainStore, type GroupRow } from './storage/chain-store.ts';
+import { generateAgeKeyPair, openWith, sealTo } from './crypto/sealing.ts';
 import { openDatabase } from './storage/db.ts';
 import { createP2PHost } from './p2p/host.ts';
 
@@ -121,6 +123,19 @@ export class RumNode {
     return node;
   }
 
+  /**
+   * Sealing of a private group's POSTs: to this node's own age key, which is the owner's in a
+   * group it created. Approved members' keys join the recipients when member approval lands.
+   */
+  private postSealer(row: GroupRow): PostSealer {
+    const identity = Buffer.from(this.keystore.get('encrypt', row.groupId)).toString('utf8');
+    const own = row.userEncryptPubkey;
+    return {
+      seal: (plain) => sealTo([own], plain),
+      open: (data) => openWith(identity, data),
+    };
+  }
+
   private attach(groupId: string): GroupChain {
     const row = this.store.getGroup(groupId);
     if (!row) throw new NotFoundError(`group ${groupId} not found`);
@@ -128,6 +143,9 @@ export class RumNode {
       store: this.store,
       limits: this.config.limits,
       signKey: this.keystore.get('sign', groupId),
+      ...(row.encryptionType === GroupEncryptType.PRIVATE
+        ? { postSealer: this.postSealer(row) }
+        : {}),
       events: this.events,
       onRejected: (reason) => {
         this.metrics.trxRejected.inc({ reason: reasonLabel(reason) });
@@ -181,16 +199,20 @@ export class RumNode {
     );
   }
 
+  /** This node's age key for a group (quorum's encrypt_<group id>), created on first use. */
+  private async encryptKey(groupId: string): Promise<string> {
+    if (this.keystore.has('encrypt', groupId)) return this.keystore.publicOf('encrypt', groupId);
+    const pair = await generateAgeKeyPair();
+    await this.keystore.put('encrypt', groupId, utf8Bytes(pair.identity), pair.recipient);
+    return pair.recipient;
+  }
+
   async createGroup(input: CreateGroupInput): Promise<{ groupId: string; seed: string }> {
     if (input.consensusType !== 'poa')
       throw new BadRequestError('only consensus_type "poa" is supported');
-    if (input.encryptionType !== 'public') {
-      throw new BadRequestError(
-        'private groups need member key exchange, which this node does not do yet',
-      );
-    }
     const groupId = crypto.randomUUID();
     const priv = await this.keystore.signKey(groupId);
+    const encryptPub = await this.encryptKey(groupId);
     const pubkey = encodePubkey(publicKeyOf(priv));
     const cipherKey = new Uint8Array(randomBytes(32));
     const genesis = createGenesisBlock(groupId, pubkey, nowNs(), priv);
@@ -200,8 +222,10 @@ export class RumNode {
         groupName: input.groupName,
         ownerPubkey: pubkey,
         userPubkey: pubkey,
+        userEncryptPubkey: encryptPub,
         consensusType: GroupConsenseType.POA,
-        encryptionType: GroupEncryptType.PUBLIC,
+        encryptionType:
+          input.encryptionType === 'private' ? GroupEncryptType.PRIVATE : GroupEncryptType.PUBLIC,
         cipherKey: toHex(cipherKey),
         appKey: input.appKey,
         genesis: Buffer.from(encodeBlock(genesis)),
@@ -251,12 +275,8 @@ export class RumNode {
     if (this.groupsById.has(seed.groupId))
       throw new ConflictError(`group ${seed.groupId} is already joined`);
     if (seed.consensusType !== 'poa') throw new BadRequestError('only poa groups are supported');
-    if (seed.encryptionType !== 'public') {
-      throw new BadRequestError(
-        'private groups need member key exchange, which this node does not do yet',
-      );
-    }
     const priv = await this.keystore.signKey(seed.groupId);
+    const encryptPub = await this.encryptKey(seed.groupId);
     const pubkey = encodePubkey(publicKeyOf(priv));
     const existing = this.store.getBlock(seed.groupId, 0);
     if (existing && toHex(existing.BlockHash) !== toHex(seed.genesisBlock.BlockHash)) {
@@ -267,8 +287,10 @@ export class RumNode {
       groupName: seed.groupName,
       ownerPubkey: seed.ownerPubkey,
       userPubkey: pubkey,
+      userEncryptPubkey: encryptPub,
       consensusType: GroupConsenseType.POA,
-      encryptionType: GroupEncryptType.PUBLIC,
+      encryptionType:
+        seed.encryptionType === 'private' ? GroupEncryptType.PRIVATE : GroupEncryptType.PUBLIC,
       cipherKey: toHex(seed.cipherKey),
       appKey: seed.appKey,
       genesis: Buffer.from(encodeBlock(seed.genesisBlock)),
@@ -328,8 +350,13 @@ export class RumNode {
   }
 
   /** Posts an ActivityStreams object or activity from this node's key for the group. */
-  postContent(groupId: string, payload: unknown): string {
+  async postContent(groupId: string, payload: unknown): Promise<string> {
     const g = this.group(groupId);
+    if (g.isPrivate && !g.isOwner) {
+      throw new BadRequestError(
+        'posting into a private group needs approval by its owner, which this node does not do yet',
+      );
+    }
     let obj: JsonObject;
     let bytes: Uint8Array;
     try {
@@ -351,14 +378,14 @@ export class RumNode {
       if (row.senderPubkey !== g.userPubkey)
         throw new BadRequestError('you can only delete your own posts');
     }
-    return this.submitOwn(g, g.buildTrx(TrxType.POST, bytes));
+    return this.submitOwn(g, await g.buildTrx(TrxType.POST, bytes));
   }
 
   /** Many posts at once (one mempool transaction); used by the commit benchmark. */
-  postContentBatch(groupId: string, payloads: JsonObject[]): string[] {
+  async postContentBatch(groupId: string, payloads: JsonObject[]): Promise<string[]> {
     const g = this.group(groupId);
-    const list = payloads.map((p) =>
-      g.buildTrx(TrxType.POST, utf8Bytes(goJsonMarshal(checkPostPayload(p)))),
+    const list = await Promise.all(
+      payloads.map((p) => g.buildTrx(TrxType.POST, utf8Bytes(goJsonMarshal(checkPostPayload(p))))),
     );
     g.submitMany(list);
     this.metrics.trxAccepted.inc({ type: String(TrxType.POST) }, list.length);
@@ -375,25 +402,25 @@ export class RumNode {
     return toHex(signDigest(sha256(concatBytes(...parts)), this.keystore.get('sign', g.groupId)));
   }
 
-  setTrxAuthMode(
+  async setTrxAuthMode(
     groupId: string,
     trxType: number,
     mode: number,
     memo: string,
-  ): { trxId: string; sign: string } {
+  ): Promise<{ trxId: string; sign: string }> {
     const g = this.ownerGroup(groupId);
     const data = encodeMessage(SetTrxAuthModeItemDesc, { Type: trxType, Mode: mode });
     return this.sendChainConfig(g, ChainConfigType.SET_TRX_AUTH_MODE, data, memo);
   }
 
-  updateTrxList(
+  async updateTrxList(
     groupId: string,
     list: 'allow' | 'deny',
     action: 'add' | 'remove',
     pubkey: string,
     trxTypes: number[],
     memo: string,
-  ): { trxId: string; sign: string } {
+  ): Promise<{ trxId: string; sign: string }> {
     const g = this.ownerGroup(groupId);
     if (!decodePubkey(pubkey).ok)
       throw new BadRequestError(`pubkey ${pubkey} is not a group public key`);
@@ -406,12 +433,12 @@ export class RumNode {
     return this.sendChainConfig(g, type, data, memo);
   }
 
-  private sendChainConfig(
+  private async sendChainConfig(
     g: GroupChain,
     type: number,
     data: Uint8Array,
     memo: string,
-  ): { trxId: string; sign: string } {
+  ): Promise<{ trxId: string; sign: string }> {
     const typeName = Object.keys(ChainConfigType)[type]!;
     // quorum hashes with TimeStamp 0 and no memo, then fills them in (handlers/mgrchainconfig.go).
     const sign = this.ownerSign(g, [
@@ -430,18 +457,18 @@ export class RumNode {
       TimeStamp: nowNs(),
       Memo: memo,
     };
-    const trx = g.buildTrx(TrxType.CHAIN_CONFIG, encodeMessage(ChainConfigItemDesc, item));
+    const trx = await g.buildTrx(TrxType.CHAIN_CONFIG, encodeMessage(ChainConfigItemDesc, item));
     return { trxId: this.submitOwn(g, trx), sign };
   }
 
-  setAppConfig(
+  async setAppConfig(
     groupId: string,
     action: 'add' | 'del',
     name: string,
     type: 'int' | 'bool' | 'string',
     value: string,
     memo: string,
-  ): { trxId: string; sign: string } {
+  ): Promise<{ trxId: string; sign: string }> {
     const g = this.ownerGroup(groupId);
     const typeNum = {
       int: AppConfigType.INT,
@@ -473,24 +500,25 @@ export class RumNode {
       Memo: memo,
       TimeStamp: nowNs(),
     };
-    const trx = g.buildTrx(TrxType.APP_CONFIG, encodeMessage(AppConfigItemDesc, item));
+    const trx = await g.buildTrx(TrxType.APP_CONFIG, encodeMessage(AppConfigItemDesc, item));
     return { trxId: this.submitOwn(g, trx), sign };
   }
 
   /** Rebuilds the content index and config state of every stored group by replaying its chain. */
-  reindex(): { groups: number; blocks: number; trxs: number } {
+  async reindex(): Promise<{ groups: number; blocks: number; trxs: number }> {
     let blocks = 0;
     let trxs = 0;
     for (const row of this.store.listGroups()) {
       const g = this.group(row.groupId);
       this.store.resetDerivedState(row.groupId);
       for (const block of this.store.iterateBlocks(row.groupId, 1)) {
+        const plains = await Promise.all(block.Trxs.map((trx) => g.decrypt(trx)));
         this.store.applyReplayed(
           block,
-          block.Trxs.map((trx) => ({
+          block.Trxs.map((trx, i) => ({
             trx,
             raw: new Uint8Array(0),
-            effect: effectOf(trx, g.decrypt(trx)),
+            effect: effectOf(trx, plains[i]!),
           })),
         );
         blocks += 1;

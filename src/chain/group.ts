@@ -27,8 +27,15 @@ export interface GroupChainComponents {
   limits: ChainLimits;
   /** This node's signing key for the group. */
   signKey: Uint8Array;
+  /** For a private group: seals POSTs to the approved members and opens them with this node's key. */
+  postSealer?: PostSealer;
   events: EventEmitter<GroupEvents>;
   onRejected?: (reason: string) => void;
+}
+
+export interface PostSealer {
+  seal(plain: Uint8Array): Promise<Uint8Array>;
+  open(data: Uint8Array): Promise<Uint8Array | null>;
 }
 
 export interface CommittedEvent {
@@ -67,6 +74,7 @@ export class GroupChain {
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private stopped = false;
+  private tail: Promise<void> = Promise.resolve();
 
   constructor(row: GroupRow, components: GroupChainComponents) {
     this.c = components;
@@ -111,23 +119,32 @@ export class GroupChain {
   }
 
   // ---- building trxs ----
-  encrypt(plain: Uint8Array): Uint8Array {
+  get isPrivate(): boolean {
+    return this.c.postSealer !== undefined;
+  }
+
+  /** POSTs of a private group are sealed to its members; everything else uses the cipher key. */
+  async encrypt(type: number, plain: Uint8Array): Promise<Uint8Array> {
+    if (type === TrxType.POST && this.c.postSealer) return this.c.postSealer.seal(plain);
     return aesEncrypt(this.cipherKey, plain);
   }
 
-  decrypt(trx: Trx): Uint8Array | null {
+  /** The plaintext of a trx's Data, or null when this node may not read it. */
+  async decrypt(trx: Trx): Promise<Uint8Array | null> {
+    if (trx.Type === TrxType.POST && this.c.postSealer) return this.c.postSealer.open(trx.Data);
     return aesDecrypt(this.cipherKey, trx.Data);
   }
 
   /** Builds, encrypts and signs a trx from this node's group key. */
-  buildTrx(type: number, plain: Uint8Array): Trx {
+  async buildTrx(type: number, plain: Uint8Array): Promise<Trx> {
+    const data = await this.encrypt(type, plain);
     const ts = nowNs();
     return signTrx(
       {
         TrxId: crypto.randomUUID(),
         Type: type,
         GroupId: this.groupId,
-        Data: this.encrypt(plain),
+        Data: data,
         TimeStamp: ts,
         Expired: ts + BigInt(this.c.limits.trxTtlMs) * 1_000_000n,
         SenderPubkey: this.userPubkey,
@@ -204,17 +221,33 @@ export class GroupChain {
   }
 
   private produceSafely(): void {
-    try {
-      this.produce();
-    } catch (err) {
-      this.c.onRejected?.(`block production failed: ${(err as Error).message}`);
-    }
-    this.schedule();
+    this.produce()
+      .catch((err) => {
+        this.c.onRejected?.(`block production failed: ${(err as Error).message}`);
+      })
+      .finally(() => this.schedule());
+  }
+
+  /**
+   * Runs chain changes one at a time: decrypting a private group's posts is asynchronous, and a
+   * block must be committed before the next one is built on it.
+   */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   /** Orders pending trxs into one block, signs and commits it. Returns the block or null. */
-  produce(): Block | null {
-    if (!this.isOwner || this.mempool.size === 0) return null;
+  produce(): Promise<Block | null> {
+    return this.serial(() => this.produceNow());
+  }
+
+  private async produceNow(): Promise<Block | null> {
+    if (!this.isOwner || this.mempool.size === 0 || this.stopped) return null;
     const ts = nowNs();
     const picked: { trx: Trx; raw: Uint8Array }[] = [];
     const dropped: string[] = [];
@@ -256,7 +289,7 @@ export class GroupChain {
       },
       this.c.signKey,
     );
-    this.commit(
+    await this.commit(
       block,
       picked.map((p) => p.raw),
     );
@@ -268,14 +301,16 @@ export class GroupChain {
    * Validates a block from any producer against the head and commits it. Blocks this node
    * produced itself skip the per-trx signature checks already made at admission.
    */
-  applyBlock(block: Block): Check {
-    const check = this.validateBlock(block);
-    if (!check.ok) return check;
-    this.commit(
-      block,
-      block.Trxs.map((t) => encodeTrx(t)),
-    );
-    return { ok: true };
+  applyBlock(block: Block): Promise<Check> {
+    return this.serial(async () => {
+      const check = this.validateBlock(block);
+      if (!check.ok) return check;
+      await this.commit(
+        block,
+        block.Trxs.map((t) => encodeTrx(t)),
+      );
+      return { ok: true };
+    });
   }
 
   validateBlock(block: Block): Check {
@@ -310,14 +345,13 @@ export class GroupChain {
     return { ok: true };
   }
 
-  private commit(block: Block, raws: Uint8Array[]): void {
-    const committed: CommittedTrx[] = [];
-    const plains: (Uint8Array | null)[] = [];
-    block.Trxs.forEach((trx, i) => {
-      const plain = this.decrypt(trx);
-      plains.push(plain);
-      committed.push({ trx, raw: raws[i]!, effect: effectOf(trx, plain) });
-    });
+  private async commit(block: Block, raws: Uint8Array[]): Promise<void> {
+    const plains = await Promise.all(block.Trxs.map((trx) => this.decrypt(trx)));
+    const committed: CommittedTrx[] = block.Trxs.map((trx, i) => ({
+      trx,
+      raw: raws[i]!,
+      effect: effectOf(trx, plains[i]!),
+    }));
     this.c.store.commitBlock(block, committed, nowNs());
     this.head = {
       blockId: block.BlockId,

@@ -67,19 +67,25 @@ function flagValue(args: string[], name: string): string | undefined {
   return eq?.slice(name.length + 3);
 }
 
-/** Resolves after SIGINT or SIGTERM has stopped whatever `stop` stops. */
-function waitForSignal(log: Logger, stop: () => Promise<void>): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const onSignal = (signal: string) => {
-      log.info({ signal }, 'stopping');
-      stop().then(resolve, (err) => {
-        log.error({ err }, 'stop failed');
-        resolve();
-      });
-    };
-    process.once('SIGINT', () => onSignal('SIGINT'));
-    process.once('SIGTERM', () => onSignal('SIGTERM'));
+/**
+ * Catches SIGINT/SIGTERM from the moment a long-running command begins, so a signal that arrives
+ * while the node is still starting stops it cleanly once started instead of killing it midway.
+ */
+function catchStopSignals(): Promise<string> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
   });
+}
+
+async function stopOnSignal(signalled: Promise<string>, log: Logger, stop: () => Promise<void>) {
+  const signal = await signalled;
+  log.info({ signal }, 'stopping');
+  try {
+    await stop();
+  } catch (err) {
+    log.error({ err }, 'stop failed');
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -98,6 +104,7 @@ async function main(argv: string[]): Promise<number> {
     case 'fullnode': {
       const config = readConfig(args);
       if (!config) return 0;
+      const signalled = catchStopSignals();
       // The keystore's scrypt runs on the thread pool while the node's modules load.
       const { openKeystore } = await import('../crypto/keystore.ts');
       const keystore = openKeystore(config.keystoreDir, resolveKeystorePassword(config).password);
@@ -107,12 +114,13 @@ async function main(argv: string[]): Promise<number> {
       const running = await startFullnode(config, log, keystore);
       log.info({ url: running.url, peerId: running.node.peerId }, 'API ready');
       process.stdout.write(`rum: API listening on ${running.url}\n`);
-      await waitForSignal(log, running.stop);
+      await stopOnSignal(signalled, log, running.stop);
       return 0;
     }
     case 'bootstrapnode': {
       const config = readConfig(args);
       if (!config) return 0;
+      const signalled = catchStopSignals();
       const log = await makeLogger(config);
       const { startBootstrapNode } = await import('./bootstrapnode.ts');
       const running = await startBootstrapNode(config, log);
@@ -120,7 +128,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(
         `rum: bootstrap node ${running.p2p.peerId} listening on ${addrs}\nrum: API listening on ${running.url}\n`,
       );
-      await waitForSignal(log, running.stop);
+      await stopOnSignal(signalled, log, running.stop);
       return 0;
     }
     case 'reindex': {
@@ -133,7 +141,7 @@ async function main(argv: string[]): Promise<number> {
         logger: log,
         keystorePassword: resolveKeystorePassword(config).password,
       });
-      const res = node.reindex();
+      const res = await node.reindex();
       await node.stop();
       process.stdout.write(
         `reindexed ${res.groups} groups, ${res.blocks} blocks, ${res.trxs} trxs\n`,

@@ -15,7 +15,7 @@ export interface NodeProcess {
   child: ChildProcess;
   stderr: () => string;
   /** SIGTERM and wait for exit; resolves to the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | string | null>;
 }
 
 export function tempDir(prefix = 'rum-test-'): string {
@@ -74,9 +74,10 @@ export async function startNodeProcess(
       reject(new Error(`node exited with ${code} before it was ready:\n${err}`));
     });
   });
-  const exited = new Promise<number | null>((resolve) => {
+  // The exit code, or the name of the signal that ended the process.
+  const exited = new Promise<number | string | null>((resolve) => {
     if (child.exitCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code));
+    else child.once('exit', (code, signal) => resolve(code ?? signal));
   });
   return {
     url,

@@ -123,7 +123,7 @@ export function registerChainRoutes(app: FastifyInstance, { node }: ApiComponent
         }
         const modeNum =
           mode === 'follow_alw_list' ? TrxAuthMode.FOLLOW_ALW_LIST : TrxAuthMode.FOLLOW_DNY_LIST;
-        res = node.setTrxAuthMode(b.group_id, trxTypeOf(cfg.trx_type), modeNum, b.memo);
+        res = await node.setTrxAuthMode(b.group_id, trxTypeOf(cfg.trx_type), modeNum, b.memo);
       } else {
         const action = cfg.action;
         if (action !== 'add' && action !== 'remove')
@@ -134,7 +134,7 @@ export function registerChainRoutes(app: FastifyInstance, { node }: ApiComponent
         }
         const types = [...new Set(cfg.trx_type.map(trxTypeOf))];
         const list = b.type === 'upd_alw_list' ? 'allow' : 'deny';
-        res = node.updateTrxList(b.group_id, list, action, cfg.pubkey, types, b.memo);
+        res = await node.updateTrxList(b.group_id, list, action, cfg.pubkey, types, b.memo);
       }
       return {
         group_id: b.group_id,
@@ -221,7 +221,7 @@ export function registerChainRoutes(app: FastifyInstance, { node }: ApiComponent
         value: string;
         memo: string;
       };
-      const res = node.setAppConfig(b.group_id, b.action, b.name, b.type, b.value, b.memo);
+      const res = await node.setAppConfig(b.group_id, b.action, b.name, b.type, b.value, b.memo);
       return { group_id: b.group_id, signature: res.sign, trx_id: res.trxId };
     },
   );

@@ -79,7 +79,7 @@ export function registerContentRoutes(app: FastifyInstance, { node }: ApiCompone
     },
     async (req) => {
       const { group_id } = req.params as { group_id: string };
-      return { trx_id: node.postContent(group_id, (req.body as { data: unknown }).data) };
+      return { trx_id: await node.postContent(group_id, (req.body as { data: unknown }).data) };
     },
   );
 
@@ -109,7 +109,7 @@ export function registerContentRoutes(app: FastifyInstance, { node }: ApiCompone
     },
     async (req) => {
       const body = req.body as JsonObject & { target: { id: string } };
-      return { trx_id: node.postContent(body.target.id, legacyActivityToPayload(body)) };
+      return { trx_id: await node.postContent(body.target.id, legacyActivityToPayload(body)) };
     },
   );
 
