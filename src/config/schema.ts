@@ -1,0 +1,82 @@
+/**
+ * The one typed configuration of a node. Defaults < config file < RUM_* environment < flags;
+ * every value is validated here, and every limit carries its unit in its name.
+ */
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+
+export const ConfigSchema = z
+  .object({
+    peerName: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+      .default('peer')
+      .describe('name of this peer; data lives under <datadir>/<peername>'),
+    configDir: z.string().min(1).default('./config').describe('directory for configuration files'),
+    dataDir: z.string().min(1).default('./data').describe('directory for the database'),
+    keystoreDir: z
+      .string()
+      .min(1)
+      .default('./keystore')
+      .describe('directory of the encrypted keystore'),
+    keystorePassword: z.string().optional().describe('keystore password (or RUM_KSPASSWD)'),
+    apiHost: z.string().min(1).default('127.0.0.1').describe('address the HTTP API binds to'),
+    apiPort: port.default(8000).describe('port of the HTTP API (0 picks a free one)'),
+    listen: z.array(z.string()).default([]).describe('libp2p listen multiaddrs'),
+    peers: z.array(z.string()).default([]).describe('bootstrap peer multiaddrs'),
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info'),
+    logFile: z.string().optional().describe('write logs to this file instead of stdout'),
+    networkName: z
+      .string()
+      .regex(/^[a-z0-9-]{1,32}$/)
+      .default('staten'),
+    apiRequireTokenOnLoopback: z
+      .boolean()
+      .default(false)
+      .describe('require a token even from loopback callers'),
+    limits: z
+      .object({
+        maxTrxDataBytes: z
+          .number()
+          .int()
+          .positive()
+          .max(1 << 20)
+          .default(300 * 1024),
+        maxContentBytes: z
+          .number()
+          .int()
+          .positive()
+          .max(1 << 20)
+          .default(200 * 1024),
+        maxTrxPerBlock: z.number().int().positive().max(5000).default(500),
+        maxBlockBytes: z
+          .number()
+          .int()
+          .positive()
+          .max(8 << 20)
+          .default(900 * 1024),
+        blockIntervalMs: z.number().int().min(10).max(60_000).default(200),
+        mempoolMaxTrx: z.number().int().positive().default(100_000),
+        trxTtlMs: z
+          .number()
+          .int()
+          .positive()
+          .default(24 * 3600 * 1000),
+        maxRequestBodyBytes: z
+          .number()
+          .int()
+          .positive()
+          .max(16 << 20)
+          .default(1 << 20),
+        maxContentPageSize: z.number().int().positive().max(10_000).default(1000),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
