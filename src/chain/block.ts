@@ -41,19 +41,21 @@ export function createGenesisBlock(
   timestampNs: bigint,
   priv: Uint8Array,
 ): Block {
-  return signBlock(
-    {
-      GroupId: groupId,
-      BlockId: 0,
-      Epoch: 0,
-      PrevHash: new Uint8Array(0),
-      ProducerPubkey: ownerPubkey,
-      Trxs: [],
-      Sudo: true,
-      TimeStamp: timestampNs,
-    },
-    priv,
-  );
+  return signBlock(genesisFields(groupId, ownerPubkey, timestampNs), priv);
+}
+
+/** The fields of a group's genesis block: everything but its hash and signature. */
+export function genesisFields(groupId: string, ownerPubkey: string, timestampNs: bigint): NewBlock {
+  return {
+    GroupId: groupId,
+    BlockId: 0,
+    Epoch: 0,
+    PrevHash: new Uint8Array(0),
+    ProducerPubkey: ownerPubkey,
+    Trxs: [],
+    Sudo: true,
+    TimeStamp: timestampNs,
+  };
 }
 
 /** Hash and producer signature of a block, with no reference to its parent. */

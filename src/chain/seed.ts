@@ -4,7 +4,7 @@
  * The seed carries the genesis block's signature; decoding rebuilds and verifies the genesis.
  */
 import { fromBase64Url, toBase64Url, toHex } from '../crypto/encoding.ts';
-import { checkGenesisBlock, computeBlockHash } from './block.ts';
+import { checkGenesisBlock, computeBlockHash, genesisFields } from './block.ts';
 import type { Block } from './pb.ts';
 
 export interface GroupSeed {
@@ -137,14 +137,7 @@ export function decodeSeedUrl(url: string): DecodedSeed {
   if (n !== '0' && n !== '1') throw new SeedError(`unknown consensus type n=${n}`);
 
   const genesisBlock: Block = {
-    GroupId: groupId,
-    BlockId: 0,
-    Epoch: 0,
-    PrevHash: new Uint8Array(0),
-    ProducerPubkey: ownerPubkey,
-    Trxs: [],
-    Sudo: true,
-    TimeStamp: timestamp,
+    ...genesisFields(groupId, ownerPubkey, timestamp),
     BlockHash: new Uint8Array(0),
     ProducerSign: signature,
   };

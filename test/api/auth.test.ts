@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../../src/api/server.ts';
 import { TokenService } from '../../src/api/tokens.ts';
-import { RUM_BIN, startNodeProcess, tempDir } from '../helpers/node-process.ts';
+import { dirFlags, RUM_BIN, startNodeProcess, tempDir } from '../helpers/node-process.ts';
 import { openTempNode } from '../helpers/temp-node.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON responses.
@@ -31,14 +31,7 @@ describe('API authorization on a non-loopback bind', () => {
 
   before(async () => {
     dir = tempDir('rum-auth-');
-    const dirs = [
-      '--configdir',
-      join(dir, 'config'),
-      '--datadir',
-      join(dir, 'data'),
-      '--keystoredir',
-      join(dir, 'keystore'),
-    ];
+    const dirs = dirFlags(dir);
     chainToken = execFileSync(
       process.execPath,
       [RUM_BIN, 'token', '--role', 'chain', '--name', 'admin', '--keystorepwd', 'test', ...dirs],

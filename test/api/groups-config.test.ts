@@ -2,7 +2,6 @@
 // (Image, Like, reply), leave / clear / rejoin by seed, the OpenAPI document, and `rum reindex`.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   api,
@@ -11,6 +10,8 @@ import {
   startNodeProcess,
   tempDir,
   waitFor,
+  dirFlags,
+  TEST_PASSWORD,
 } from '../helpers/node-process.ts';
 
 describe('groups and config over HTTP', () => {
@@ -215,20 +216,7 @@ describe('groups and config over HTTP', () => {
     assert.equal(await n.stop(), 0);
     const r = spawnSync(
       process.execPath,
-      [
-        RUM_BIN,
-        'reindex',
-        '--configdir',
-        join(dir, 'config'),
-        '--datadir',
-        join(dir, 'data'),
-        '--keystoredir',
-        join(dir, 'keystore'),
-        '--keystorepwd',
-        'test-password',
-        '--loglevel',
-        'warn',
-      ],
+      [RUM_BIN, 'reindex', ...dirFlags(dir), '--keystorepwd', TEST_PASSWORD, '--loglevel', 'warn'],
       { encoding: 'utf8' },
     );
     assert.equal(r.status, 0, r.stderr);

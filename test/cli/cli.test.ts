@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { RUM_BIN, startNodeProcess, tempDir } from '../helpers/node-process.ts';
+import { dirFlags, RUM_BIN, startNodeProcess, tempDir } from '../helpers/node-process.ts';
 
 function rum(...args: string[]) {
   const res = spawnSync(process.execPath, [RUM_BIN, ...args], {
@@ -65,12 +65,7 @@ describe('rum command line', () => {
       'fullnode',
       '--apiport',
       '0',
-      '--configdir',
-      join(dir, 'config'),
-      '--datadir',
-      join(dir, 'data'),
-      '--keystoredir',
-      join(dir, 'keystore'),
+      ...dirFlags(dir),
       '--keystorepwd',
       'not-the-password',
     );

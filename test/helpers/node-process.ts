@@ -18,6 +18,20 @@ export interface NodeProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string | null>;
 }
 
+export const TEST_PASSWORD = 'test-password';
+
+/** The --configdir/--datadir/--keystoredir flags of a node living under `dir`. */
+export function dirFlags(dir: string): string[] {
+  return [
+    '--configdir',
+    join(dir, 'config'),
+    '--datadir',
+    join(dir, 'data'),
+    '--keystoredir',
+    join(dir, 'keystore'),
+  ];
+}
+
 export function tempDir(prefix = 'rum-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
@@ -38,14 +52,9 @@ export async function startNodeProcess(
     '127.0.0.1',
     '--apiport',
     '0',
-    '--configdir',
-    join(dir, 'config'),
-    '--datadir',
-    join(dir, 'data'),
-    '--keystoredir',
-    join(dir, 'keystore'),
+    ...dirFlags(dir),
     '--keystorepwd',
-    'test-password',
+    TEST_PASSWORD,
     '--loglevel',
     'warn',
     ...(opts.args ?? []),
