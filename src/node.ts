@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import type { GossipSub } from '@libp2p/gossipsub';
 import type { Libp2p } from '@libp2p/interface';
 import type { Logger } from 'pino';
 import { effectOf } from './chain/apply.ts';
@@ -44,6 +45,7 @@ import { createMetrics, type NodeMetrics, reasonLabel } from './metrics.ts';
 import { ChainStore, type GroupRow } from './storage/chain-store.ts';
 import { generateAgeKeyPair, openWith, sealTo } from './crypto/sealing.ts';
 import { openDatabase } from './storage/db.ts';
+import { GroupNetwork } from './p2p/group-net.ts';
 import { createP2PHost } from './p2p/host.ts';
 
 export { NODE_VERSION } from './version.ts';
@@ -74,7 +76,8 @@ export class RumNode {
   readonly events = new EventEmitter<GroupEvents>();
   readonly peerId: string;
   readonly nodePublicKey: Uint8Array;
-  readonly p2p: Libp2p;
+  readonly p2p: Libp2p<{ pubsub: GossipSub }>;
+  readonly net: GroupNetwork;
   private readonly groupsById = new Map<string, GroupChain>();
   private started = false;
 
@@ -82,7 +85,7 @@ export class RumNode {
     init: RumNodeInit,
     keystore: Keystore,
     store: ChainStore,
-    p2p: Libp2p,
+    p2p: Libp2p<{ pubsub: GossipSub }>,
     nodePub: Uint8Array,
   ) {
     this.config = init.config;
@@ -91,6 +94,20 @@ export class RumNode {
     this.store = store;
     this.p2p = p2p;
     this.peerId = p2p.peerId.toString();
+    this.net = new GroupNetwork(
+      {
+        p2p,
+        store,
+        limits: init.config.limits,
+        log: init.logger,
+        group: (id) => this.groupsById.get(id),
+      },
+      {
+        rebroadcastMs: init.config.limits.trxRebroadcastMs,
+        resyncMs: init.config.limits.resyncIntervalMs,
+        syncBatch: init.config.limits.syncBatchBlocks,
+      },
+    );
     this.nodePublicKey = nodePub;
     this.metrics = createMetrics(() => {
       let n = 0;
@@ -118,7 +135,13 @@ export class RumNode {
       role: 'full',
     });
     const db = openDatabase(join(config.dataDir, config.peerName, 'rum.db'));
-    const node = new RumNode(init, keystore, new ChainStore(db), p2p, publicKeyOf(nodeKey));
+    const node = new RumNode(
+      init,
+      keystore,
+      new ChainStore(db),
+      p2p as Libp2p<{ pubsub: GossipSub }>,
+      publicKeyOf(nodeKey),
+    );
     for (const row of node.store.listGroups()) node.attach(row.groupId);
     return node;
   }
@@ -147,13 +170,21 @@ export class RumNode {
         ? { postSealer: this.postSealer(row) }
         : {}),
       events: this.events,
+      onAdmitted: (trxs) => {
+        // Members hand their trxs to the producers over gossip; the owner orders them itself.
+        if (row.ownerPubkey !== row.userPubkey) this.net.publishTrxs(trxs);
+      },
+      onProduced: (block) => this.net.publishBlock(block),
       onRejected: (reason) => {
         this.metrics.trxRejected.inc({ reason: reasonLabel(reason) });
         this.log.debug({ groupId, reason }, 'trx rejected');
       },
     });
     this.groupsById.set(groupId, chain);
-    if (this.started) chain.start();
+    if (this.started) {
+      chain.start();
+      this.net.join(chain);
+    }
     return chain;
   }
 
@@ -172,8 +203,12 @@ export class RumNode {
   async start(): Promise<void> {
     if (this.started) return;
     await this.p2p.start();
+    await this.net.start();
     this.started = true;
-    for (const g of this.groupsById.values()) g.start();
+    for (const g of this.groupsById.values()) {
+      g.start();
+      this.net.join(g);
+    }
   }
 
   /** Stops in reverse order: producers, network, then the database (committed data is on disk). */
@@ -181,6 +216,7 @@ export class RumNode {
     if (this.started) {
       this.started = false;
       for (const g of this.groupsById.values()) g.stop();
+      await this.net.stop();
       await this.p2p.stop();
     }
     this.store.db.$client.close();
@@ -320,6 +356,7 @@ export class RumNode {
   leaveGroup(groupId: string): void {
     const g = this.group(groupId);
     g.stop();
+    this.net.leave(groupId);
     this.groupsById.delete(groupId);
     this.store.deleteGroup(groupId);
     this.log.info({ groupId }, 'group left');

@@ -27,6 +27,10 @@ export interface GroupChainComponents {
   limits: ChainLimits;
   /** This node's signing key for the group. */
   signKey: Uint8Array;
+  /** Told of trxs admitted to this node's mempool (to gossip them to the producers). */
+  onAdmitted?: (trxs: Trx[]) => void;
+  /** Told of a block this node produced and committed (to gossip it to the members). */
+  onProduced?: (block: Block) => void;
   /** For a private group: seals POSTs to the approved members and opens them with this node's key. */
   postSealer?: PostSealer;
   events: EventEmitter<GroupEvents>;
@@ -102,6 +106,16 @@ export class GroupChain {
 
   get mempoolSize(): number {
     return this.mempool.size;
+  }
+
+  /** Whether a trx id is pending here or already committed. */
+  knowsTrx(trxId: string): boolean {
+    return this.mempool.has(trxId) || this.c.store.committedTrxIds(this.groupId, [trxId]).size > 0;
+  }
+
+  /** Trxs waiting for a block, oldest first. */
+  pendingTrxs(): Trx[] {
+    return [...this.mempool.values()].map((e) => e.trx);
   }
 
   start(): void {
@@ -192,6 +206,7 @@ export class GroupChain {
     if (committed.size > 0) this.reject('duplicate trx id (committed)');
     this.c.store.addPendingMany(accepted, Date.now());
     for (const a of accepted) this.mempool.set(a.trx.TrxId, { trx: a.trx, raw: a.raw });
+    this.c.onAdmitted?.(accepted.map((a) => a.trx));
     this.schedule();
   }
 
@@ -293,6 +308,7 @@ export class GroupChain {
       block,
       picked.map((p) => p.raw),
     );
+    this.c.onProduced?.(block);
     return block;
   }
 

@@ -72,6 +72,9 @@ export const ConfigSchema = z
           .max(16 << 20)
           .default(1 << 20),
         maxContentPageSize: z.number().int().positive().max(10_000).default(1000),
+        trxRebroadcastMs: z.number().int().min(100).max(600_000).default(5000),
+        resyncIntervalMs: z.number().int().min(100).max(3_600_000).default(20_000),
+        syncBatchBlocks: z.number().int().min(1).max(200).default(100),
       })
       .strict()
       .prefault({}),

@@ -11,6 +11,7 @@ import { bootstrap } from '@libp2p/bootstrap';
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2';
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys';
 import { dcutr } from '@libp2p/dcutr';
+import { gossipsub } from '@libp2p/gossipsub';
 import { identify } from '@libp2p/identify';
 import type { Libp2p } from '@libp2p/interface';
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht';
@@ -67,7 +68,22 @@ export async function createP2PHost(init: P2PHostInit): Promise<Libp2p> {
     }),
     autoNAT: autoNAT(),
   };
-  if (init.role === 'bootstrap') {
+  // quorum offers gossipsub only under its own protocol id; a bootstrap node keeps no mesh and
+  // serves peer exchange, so members of a group that meet only through it still find each other.
+  const bootstrapRole = init.role === 'bootstrap';
+  services.pubsub = gossipsub({
+    protocols: [`${prefix}/meshsub/1.1.0`],
+    doPX: true,
+    allowPublishToZeroTopicPeers: true,
+    ignoreDuplicatePublishError: true,
+    emitSelf: false,
+    ...(bootstrapRole
+      ? { D: 0, Dlo: 0, Dhi: 0, Dout: 0, Dscore: 0, Dlazy: 1024, gossipFactor: 0.5 }
+      : {}),
+    scoreParams: { topics: {} },
+    scoreThresholds: { gossipThreshold: -500, publishThreshold: -1000, graylistThreshold: -2500 },
+  });
+  if (bootstrapRole) {
     services.relay = circuitRelayServer();
   } else {
     services.dcutr = dcutr();

@@ -308,6 +308,20 @@ export class ChainStore {
     };
   }
 
+  /** Consecutive blocks from `from`, at most `count` and about `maxBytes` of trx data. */
+  blocksRange(groupId: string, from: number, count: number, maxBytes: number): Block[] {
+    const out: Block[] = [];
+    let bytes = 0;
+    for (let id = from; id < from + count; id++) {
+      const b = this.getBlock(groupId, id);
+      if (!b) break;
+      for (const t of b.Trxs) bytes += t.Data.length + 200;
+      if (out.length > 0 && bytes > maxBytes) break;
+      out.push(b);
+    }
+    return out;
+  }
+
   getTrx(groupId: string, trxId: string): { trx: Trx; blockId: number } | undefined {
     const row = this.db
       .select({ raw: trxs.raw, blockId: trxs.blockId })

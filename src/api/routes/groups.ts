@@ -7,7 +7,11 @@ import type { ApiComponents } from '../server.ts';
 import { groupIdBody, groupParams, sendJson } from './common.ts';
 
 /** quorum's GroupInfo plus the fields its README shows (highest_height, highest_block_id, group_status). */
-export function groupInfo(g: GroupChain, peers: string[] = []): Record<string, unknown> {
+export function groupInfo(
+  g: GroupChain,
+  peers: string[] = [],
+  bestKnown = 0,
+): Record<string, unknown> {
   const row = g.row;
   const userKey = fromPubkeyOrNull(row.userPubkey);
   return {
@@ -29,11 +33,20 @@ export function groupInfo(g: GroupChain, peers: string[] = []): Record<string, u
     rex_syncer_status: g.status,
     rex_Syncer_result: null,
     mempool_size: g.mempoolSize,
+    // Sync progress: the height reached of the best height known from peers.
+    sync_progress: {
+      height: g.head.blockId,
+      best_known_height: Math.max(bestKnown, g.head.blockId),
+    },
     peers,
   };
 }
 
 export function registerGroupRoutes(app: FastifyInstance, { node, tokens }: ApiComponents): void {
+  const infoOf = (groupId: string) => {
+    const g = node.group(groupId);
+    return groupInfo(g, node.net.groupPeers(groupId), node.net.bestKnownHeight(groupId));
+  };
   const chainUrls = (groupId: string): string[] => {
     const exp = Math.floor(Date.now() / 1000) + 5 * 365 * 24 * 3600;
     const jwt = tokens.create({ name: `allow-${groupId}`, role: 'node', allowGroup: groupId, exp });
@@ -146,14 +159,13 @@ export function registerGroupRoutes(app: FastifyInstance, { node, tokens }: ApiC
   app.get(
     '/api/v1/groups',
     { schema: { tags: ['Groups'], summary: 'List joined groups' } },
-    async (_req, reply) => sendJson(reply, { groups: node.groups().map((g) => groupInfo(g)) }),
+    async (_req, reply) => sendJson(reply, { groups: node.groups().map((g) => infoOf(g.groupId)) }),
   );
 
   app.get(
     '/api/v1/group/:group_id',
     { schema: { tags: ['Groups'], summary: 'One joined group', params: groupParams } },
-    async (req, reply) =>
-      sendJson(reply, groupInfo(node.group((req.params as { group_id: string }).group_id))),
+    async (req, reply) => sendJson(reply, infoOf((req.params as { group_id: string }).group_id)),
   );
 
   app.get(

@@ -1,0 +1,377 @@
+/**
+ * The network side of groups: one gossip topic per group (quorum's user_channel_<id>) carrying
+ * trxs and blocks, validated before they are forwarded (invalid ones are rejected and lower
+ * the sender's peer score), and block sync over /rum/sync/1.0.0 when a node is behind.
+ */
+import { type GossipSub, type Message, TopicValidatorResult } from '@libp2p/gossipsub';
+import { createTopicScoreParams } from '@libp2p/gossipsub/score';
+import type { Libp2p, PeerId } from '@libp2p/interface';
+import type { Logger } from 'pino';
+import { checkBlockSelf } from '../chain/block.ts';
+import { nowNs } from '../chain/clock.ts';
+import type { GroupChain } from '../chain/group.ts';
+import type { Block, Trx } from '../chain/pb.ts';
+import { checkTrx, verifyTrxSignature } from '../chain/trx.ts';
+import type { ChainLimits } from '../chain/group.ts';
+import type { ChainStore } from '../storage/chain-store.ts';
+import { handleSyncStream, requestBlocks, SYNC_PROTOCOL } from './sync.ts';
+import {
+  decodePackage,
+  encodeBlockPackage,
+  encodeTrxPackage,
+  groupOfTopic,
+  userChannel,
+} from './wire.ts';
+
+export interface GroupNetworkComponents {
+  p2p: Libp2p<{ pubsub: GossipSub }>;
+  store: ChainStore;
+  limits: ChainLimits;
+  log: Logger;
+  group(groupId: string): GroupChain | undefined;
+}
+
+export interface GroupNetworkInit {
+  /** How often a member re-sends its trxs that are not yet in a block. */
+  rebroadcastMs?: number;
+  /** How often every group asks its peers whether it is behind. */
+  resyncMs?: number;
+  syncBatch?: number;
+}
+
+const MAX_FUTURE_BLOCKS = 1024;
+
+export class GroupNetwork {
+  private readonly c: GroupNetworkComponents;
+  private readonly rebroadcastMs: number;
+  private readonly resyncMs: number;
+  private readonly syncBatch: number;
+  private readonly joined = new Set<string>();
+  private readonly syncing = new Map<string, Promise<void>>();
+  private readonly syncAgain = new Set<string>();
+  /** Blocks seen on gossip ahead of the head, waiting for their parents. */
+  private readonly future = new Map<string, Map<number, Block>>();
+  private readonly bestSeen = new Map<string, number>();
+  private timers: NodeJS.Timeout[] = [];
+  private running = false;
+
+  constructor(components: GroupNetworkComponents, init: GroupNetworkInit = {}) {
+    this.c = components;
+    this.rebroadcastMs = init.rebroadcastMs ?? 5_000;
+    this.resyncMs = init.resyncMs ?? 20_000;
+    this.syncBatch = init.syncBatch ?? 100;
+  }
+
+  private get pubsub(): GossipSub {
+    return this.c.p2p.services.pubsub;
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    await this.c.p2p.handle(SYNC_PROTOCOL, (stream) => handleSyncStream(stream, this), {
+      maxInboundStreams: 32,
+      maxOutboundStreams: 32,
+    });
+    this.pubsub.addEventListener('message', this.onMessage);
+    this.pubsub.addEventListener('subscription-change', this.onSubscriptionChange);
+    this.timers.push(setInterval(() => this.rebroadcast(), this.rebroadcastMs).unref());
+    this.timers.push(setInterval(() => this.resyncAll(), this.resyncMs).unref());
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.pubsub.removeEventListener('message', this.onMessage);
+    this.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange);
+    await Promise.allSettled([...this.syncing.values()]);
+    await this.c.p2p.unhandle(SYNC_PROTOCOL).catch(() => {});
+  }
+
+  // ---- membership ----
+  join(g: GroupChain): void {
+    const topic = userChannel(g.groupId);
+    if (this.joined.has(g.groupId)) return;
+    this.joined.add(g.groupId);
+    // Per-topic scoring, so that a peer whose messages we reject loses standing in the mesh.
+    const params = (
+      this.pubsub as unknown as { score?: { params: { topics: Record<string, unknown> } } }
+    ).score?.params;
+    if (params) {
+      params.topics[topic] = createTopicScoreParams({
+        topicWeight: 1,
+        invalidMessageDeliveriesWeight: -100,
+        invalidMessageDeliveriesDecay: 0.9,
+        firstMessageDeliveriesWeight: 1,
+        firstMessageDeliveriesDecay: 0.9,
+        firstMessageDeliveriesCap: 100,
+        timeInMeshWeight: 0.01,
+        timeInMeshQuantum: 1000,
+        timeInMeshCap: 100,
+        meshMessageDeliveriesWeight: 0,
+        meshFailurePenaltyWeight: 0,
+      });
+    }
+    this.pubsub.topicValidators.set(topic, (peer, msg) => this.validate(peer, msg));
+    this.pubsub.subscribe(topic);
+    void this.sync(g.groupId);
+  }
+
+  leave(groupId: string): void {
+    const topic = userChannel(groupId);
+    this.joined.delete(groupId);
+    this.future.delete(groupId);
+    this.pubsub.unsubscribe(topic);
+    this.pubsub.topicValidators.delete(topic);
+  }
+
+  /** Peers known to be in a group's topic. */
+  groupPeers(groupId: string): string[] {
+    return this.pubsub.getSubscribers(userChannel(groupId)).map(String);
+  }
+
+  bestKnownHeight(groupId: string): number {
+    return this.bestSeen.get(groupId) ?? 0;
+  }
+
+  // ---- publishing ----
+  publishTrxs(trxs: Trx[]): void {
+    for (const trx of trxs) this.publish(userChannel(trx.GroupId), encodeTrxPackage(trx));
+  }
+
+  publishBlock(block: Block): void {
+    this.publish(userChannel(block.GroupId), encodeBlockPackage(block));
+  }
+
+  private publish(topic: string, data: Uint8Array): void {
+    if (!this.running) return;
+    this.pubsub.publish(topic, data).catch((err: Error) => {
+      this.c.log.debug({ topic, err: err.message }, 'publish failed');
+    });
+  }
+
+  private rebroadcast(): void {
+    for (const gid of this.joined) {
+      const g = this.c.group(gid);
+      if (!g || g.isOwner) continue;
+      const pending = g.pendingTrxs();
+      if (pending.length > 0) this.publishTrxs(pending);
+    }
+  }
+
+  // ---- receiving ----
+  /** Gossip validation: runs before a message is forwarded; Reject lowers the sender's score. */
+  private async validate(_peer: PeerId, msg: Message): Promise<TopicValidatorResult> {
+    const gid = groupOfTopic(msg.topic);
+    const g = gid ? this.c.group(gid) : undefined;
+    if (!g) return TopicValidatorResult.Ignore;
+    let env: ReturnType<typeof decodePackage>;
+    try {
+      env = decodePackage(msg.data, this.c.limits);
+    } catch {
+      return TopicValidatorResult.Reject;
+    }
+    if (env.kind === 'trx') {
+      const trx = env.trx;
+      const check = checkTrx(trx, {
+        groupId: g.groupId,
+        maxTrxDataBytes: this.c.limits.maxTrxDataBytes,
+        nowNs: nowNs(),
+      });
+      if (!check.ok)
+        return check.reason === 'trx expired'
+          ? TopicValidatorResult.Ignore
+          : TopicValidatorResult.Reject;
+      return g.knowsTrx(trx.TrxId) ? TopicValidatorResult.Ignore : TopicValidatorResult.Accept;
+    }
+    const block = env.block;
+    if (block.GroupId !== g.groupId) return TopicValidatorResult.Reject;
+    if (block.ProducerPubkey !== g.row.ownerPubkey) return TopicValidatorResult.Reject;
+    if (!checkBlockSelf(block).ok) return TopicValidatorResult.Reject;
+    if (block.Trxs.length > this.c.limits.maxTrxPerBlock) return TopicValidatorResult.Reject;
+    for (const trx of block.Trxs) {
+      if (trx.GroupId !== g.groupId || !verifyTrxSignature(trx)) return TopicValidatorResult.Reject;
+    }
+    return block.BlockId <= g.head.blockId
+      ? TopicValidatorResult.Ignore
+      : TopicValidatorResult.Accept;
+  }
+
+  private readonly onMessage = (evt: CustomEvent<Message>): void => {
+    const msg = evt.detail;
+    const gid = groupOfTopic(msg.topic);
+    const g = gid ? this.c.group(gid) : undefined;
+    if (!g) return;
+    let env: ReturnType<typeof decodePackage>;
+    try {
+      env = decodePackage(msg.data, this.c.limits);
+    } catch {
+      return;
+    }
+    if (env.kind === 'trx') {
+      if (!g.isOwner) return;
+      try {
+        g.submit(env.trx);
+      } catch (err) {
+        this.c.log.debug(
+          { groupId: g.groupId, reason: (err as Error).message },
+          'gossiped trx not admitted',
+        );
+      }
+      return;
+    }
+    void this.onBlock(g, env.block);
+  };
+
+  private async onBlock(g: GroupChain, block: Block): Promise<void> {
+    this.noteHeight(g.groupId, block.BlockId);
+    if (block.BlockId <= g.head.blockId) return;
+    if (block.BlockId > g.head.blockId + 1) {
+      let pending = this.future.get(g.groupId);
+      if (!pending) this.future.set(g.groupId, (pending = new Map()));
+      if (pending.size < MAX_FUTURE_BLOCKS) pending.set(block.BlockId, block);
+      void this.sync(g.groupId);
+      return;
+    }
+    const r = await g.applyBlock(block);
+    if (!r.ok) {
+      this.c.log.warn(
+        { groupId: g.groupId, blockId: block.BlockId, reason: r.reason },
+        'gossiped block rejected',
+      );
+      return;
+    }
+    await this.applyFuture(g);
+  }
+
+  /** Applies blocks that arrived early once their parents are in. */
+  private async applyFuture(g: GroupChain): Promise<void> {
+    const pending = this.future.get(g.groupId);
+    if (!pending) return;
+    for (;;) {
+      const next = pending.get(g.head.blockId + 1);
+      if (!next) break;
+      pending.delete(next.BlockId);
+      if (!(await g.applyBlock(next)).ok) break;
+    }
+    for (const id of pending.keys()) if (id <= g.head.blockId) pending.delete(id);
+  }
+
+  private readonly onSubscriptionChange = (
+    evt: CustomEvent<{ subscriptions: { topic: string; subscribe: boolean }[] }>,
+  ) => {
+    for (const s of evt.detail.subscriptions) {
+      const gid = groupOfTopic(s.topic);
+      if (s.subscribe && gid && this.joined.has(gid)) void this.sync(gid);
+    }
+  };
+
+  private noteHeight(groupId: string, height: number): void {
+    if (height > (this.bestSeen.get(groupId) ?? 0)) this.bestSeen.set(groupId, height);
+  }
+
+  // ---- sync ----
+  /** BlockSource for peers: the blocks this node stores. */
+  blocksFor(
+    groupId: string,
+    from: number,
+    count: number,
+    maxBytes: number,
+  ): { blocks: Block[]; top: number } | null {
+    const g = this.c.group(groupId);
+    if (!g || from < 0) return null;
+    const top = g.head.blockId;
+    const blocks = this.c.store.blocksRange(
+      groupId,
+      from,
+      Math.min(count, top - from + 1),
+      maxBytes,
+    );
+    return { blocks, top };
+  }
+
+  private resyncAll(): void {
+    for (const gid of this.joined) void this.sync(gid);
+  }
+
+  /** Catches a group up with its peers; one run per group at a time, rerun if asked meanwhile. */
+  sync(groupId: string): Promise<void> {
+    const running = this.syncing.get(groupId);
+    if (running) {
+      this.syncAgain.add(groupId);
+      return running;
+    }
+    const run = this.runSync(groupId).finally(() => {
+      this.syncing.delete(groupId);
+      if (this.syncAgain.delete(groupId) && this.running) void this.sync(groupId);
+    });
+    this.syncing.set(groupId, run);
+    return run;
+  }
+
+  private candidates(groupId: string): PeerId[] {
+    const members = this.pubsub.getSubscribers(userChannel(groupId));
+    // Shuffle so that successive batches spread over the peers that have the group.
+    return members
+      .map((p) => ({ p, k: Math.random() }))
+      .sort((a, b) => a.k - b.k)
+      .map((x) => x.p);
+  }
+
+  private async runSync(groupId: string): Promise<void> {
+    const g = this.c.group(groupId);
+    if (!g || !this.running) return;
+    let lastLogged = 0;
+    try {
+      for (;;) {
+        if (!this.running || !this.joined.has(groupId)) return;
+        const peers = this.candidates(groupId);
+        let progressed = false;
+        for (const peer of peers) {
+          const from = g.head.blockId + 1;
+          let res: { blocks: Block[]; top: number };
+          try {
+            res = await requestBlocks(this.c.p2p, peer, groupId, from, this.syncBatch);
+          } catch (err) {
+            this.c.log.debug(
+              { groupId, peer: peer.toString(), err: (err as Error).message },
+              'sync request failed',
+            );
+            continue;
+          }
+          this.noteHeight(groupId, res.top);
+          if (res.blocks.length === 0) continue;
+          g.status = 'SYNCING';
+          let bad = false;
+          for (const b of res.blocks) {
+            const r = await g.applyBlock(b);
+            if (!r.ok) {
+              this.c.log.warn(
+                { groupId, peer: peer.toString(), reason: r.reason },
+                'peer sent an invalid block',
+              );
+              bad = true;
+              break;
+            }
+          }
+          if (!bad) {
+            progressed = true;
+            await this.applyFuture(g);
+            const best = this.bestKnownHeight(groupId);
+            if (g.head.blockId - lastLogged >= 1000 || g.head.blockId >= best) {
+              lastLogged = g.head.blockId;
+              this.c.log.info(
+                { groupId, height: g.head.blockId, best },
+                `sync ${g.head.blockId}/${best} blocks`,
+              );
+            }
+            break;
+          }
+        }
+        if (!progressed) return;
+      }
+    } finally {
+      g.status = 'IDLE';
+    }
+  }
+}
