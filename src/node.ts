@@ -46,6 +46,7 @@ import { ChainStore, type GroupRow } from './storage/chain-store.ts';
 import { generateAgeKeyPair, openWith, sealTo } from './crypto/sealing.ts';
 import { openDatabase } from './storage/db.ts';
 import { GroupNetwork } from './p2p/group-net.ts';
+import { PeerCache } from './p2p/peer-cache.ts';
 import { createP2PHost } from './p2p/host.ts';
 
 export { NODE_VERSION } from './version.ts';
@@ -78,6 +79,7 @@ export class RumNode {
   readonly nodePublicKey: Uint8Array;
   readonly p2p: Libp2p<{ pubsub: GossipSub }>;
   readonly net: GroupNetwork;
+  readonly peers: PeerCache;
   private readonly groupsById = new Map<string, GroupChain>();
   private started = false;
 
@@ -94,6 +96,7 @@ export class RumNode {
     this.store = store;
     this.p2p = p2p;
     this.peerId = p2p.peerId.toString();
+    this.peers = new PeerCache(store.db, p2p, init.logger);
     this.net = new GroupNetwork(
       {
         p2p,
@@ -204,6 +207,7 @@ export class RumNode {
     if (this.started) return;
     await this.p2p.start();
     await this.net.start();
+    this.peers.start();
     this.started = true;
     for (const g of this.groupsById.values()) {
       g.start();
@@ -216,6 +220,7 @@ export class RumNode {
     if (this.started) {
       this.started = false;
       for (const g of this.groupsById.values()) g.stop();
+      this.peers.stop();
       await this.net.stop();
       await this.p2p.stop();
     }

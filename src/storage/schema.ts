@@ -155,3 +155,14 @@ export const apiTokens = sqliteTable('api_tokens', {
   revoked: integer('revoked', { mode: 'boolean' }).notNull().default(false),
   createdAt: integer('created_at').notNull(),
 });
+
+/** Peers this node has met, so that it can find the network again without a bootstrap node. */
+export const peerCache = sqliteTable(
+  'peer_cache',
+  {
+    peerId: text('peer_id').primaryKey(),
+    addrs: text('addrs', { mode: 'json' }).$type<string[]>().notNull(),
+    lastSeen: integer('last_seen').notNull(),
+  },
+  (t) => [index('peer_cache_last_seen').on(t.lastSeen)],
+);
