@@ -130,6 +130,12 @@ export class GroupNetwork {
     return this.pubsub.getSubscribers(userChannel(groupId)).map(String);
   }
 
+  /** The gossipsub score this node gives a peer (negative after invalid messages). */
+  peerScore(peerId: string): number | undefined {
+    const ps = this.pubsub as unknown as { getScore?: (id: string) => number };
+    return ps.getScore?.(peerId);
+  }
+
   bestKnownHeight(groupId: string): number {
     return this.bestSeen.get(groupId) ?? 0;
   }

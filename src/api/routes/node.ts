@@ -1,5 +1,7 @@
 /** Node and network info, Prometheus metrics and quorum's small tools. */
 import type { Libp2p } from '@libp2p/interface';
+import { isPrivateIp } from '@libp2p/utils';
+import { multiaddr } from '@multiformats/multiaddr';
 import type { FastifyInstance } from 'fastify';
 import { decodeSeedUrl, SeedError } from '../../chain/seed.ts';
 import { toHex } from '../../crypto/encoding.ts';
@@ -22,6 +24,17 @@ function humanBytes(n: number): string {
 }
 
 /** quorum's `peers`: connected peer ids under each protocol they speak. */
+/** quorum's nat_type: Public with a public address, Private behind a relay, else Unknown. */
+export function natType(addrs: string[]): 'Public' | 'Private' | 'Unknown' {
+  const publicIp = (a: string) => {
+    const m = /^\/ip[46]\/([^/]+)/.exec(a);
+    return m ? !isPrivateIp(m[1]!) : false;
+  };
+  if (addrs.some((a) => publicIp(a) && !a.includes('/p2p-circuit'))) return 'Public';
+  if (addrs.some((a) => a.includes('/p2p-circuit'))) return 'Private';
+  return 'Unknown';
+}
+
 export async function peersByProtocol(p2p: Libp2p): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
   for (const peer of p2p.getPeers()) {
@@ -66,17 +79,62 @@ export function registerNodeRoutes(app: FastifyInstance, { node }: ApiComponents
     },
   );
 
-  app.get('/api/v1/network', { schema: { tags: ['Node'], summary: 'Network info' } }, async () => ({
-    peer_id: node.peerId,
-    eth_addr: ethAddress(node.nodePublicKey),
-    nat_type: 'Unknown',
-    nat_enabled: true,
-    addrs: node.p2p.getMultiaddrs().map((a) => a.toString()),
-    groups: node
-      .groups()
-      .map((g) => ({ GroupId: g.groupId, GroupName: g.row.groupName, Peers: [] })),
-    node: {},
-  }));
+  app.get('/api/v1/network', { schema: { tags: ['Node'], summary: 'Network info' } }, async () => {
+    const addrs = node.p2p.getMultiaddrs().map((a) => a.toString());
+    return {
+      peer_id: node.peerId,
+      eth_addr: ethAddress(node.nodePublicKey),
+      nat_type: natType(addrs),
+      nat_enabled: true,
+      addrs,
+      groups: node.groups().map((g) => ({
+        GroupId: g.groupId,
+        GroupName: g.row.groupName,
+        Peers: node.net.groupPeers(g.groupId),
+      })),
+      peers: node.p2p.getConnections().map((c) => ({
+        peer_id: c.remotePeer.toString(),
+        addr: c.remoteAddr.toString(),
+        direction: c.direction,
+        score: node.net.peerScore(c.remotePeer.toString()) ?? 0,
+      })),
+      node: {},
+    };
+  });
+
+  app.post(
+    '/api/v1/network/peers',
+    {
+      schema: {
+        tags: ['Node'],
+        summary: 'Connect to peers (multiaddrs ending in /p2p/<peer id>)',
+        body: {
+          type: 'array',
+          items: { type: 'string', maxLength: 512 },
+          minItems: 1,
+          maxItems: 100,
+        },
+      },
+    },
+    async (req) => {
+      const result = { succ_count: 0, err_count: 0, error: {} as Record<string, string> };
+      await Promise.all(
+        (req.body as string[]).map(async (text) => {
+          try {
+            const ma = multiaddr(text);
+            if (!ma.getComponents().some((c) => c.name === 'p2p'))
+              throw new Error('no /p2p/<peer id>');
+            await node.p2p.dial(ma, { signal: AbortSignal.timeout(10_000) });
+            result.succ_count++;
+          } catch (err) {
+            result.err_count++;
+            result.error[text] = (err as Error).message;
+          }
+        }),
+      );
+      return result;
+    },
+  );
 
   app.get(
     '/metrics',

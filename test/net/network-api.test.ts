@@ -1,0 +1,65 @@
+// The network endpoints over HTTP: AddPeer dials peers and reports failures per address;
+// network info lists connections with their scores and each group's peers.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { buildApi } from '../../src/api/server.ts';
+import { TokenService } from '../../src/api/tokens.ts';
+import type { RumNode } from '../../src/node.ts';
+import { startMember, until } from '../helpers/net.ts';
+
+describe('network API', () => {
+  const nodes: RumNode[] = [];
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+  });
+
+  it('adds peers and shows them', async () => {
+    const a = (await startMember([])).node;
+    const b = (await startMember([])).node;
+    nodes.push(a, b);
+    const app = await buildApi({ node: a, tokens: await TokenService.open(a.store, a.keystore) });
+    const call = async (method: 'GET' | 'POST', url: string, payload?: unknown) => {
+      const r = await app.inject({
+        method,
+        url,
+        ...(payload === undefined ? {} : { payload: payload as object }),
+      });
+      return { status: r.statusCode, json: JSON.parse(r.body) };
+    };
+    const bAddr = b.p2p.getMultiaddrs()[0]!.toString();
+    const added = await call('POST', '/api/v1/network/peers', [
+      bAddr,
+      '/ip4/127.0.0.1/tcp/1',
+      'not a multiaddr',
+    ]);
+    assert.equal(added.status, 200);
+    assert.equal(added.json.succ_count, 1);
+    assert.equal(added.json.err_count, 2);
+    assert.match(added.json.error['/ip4/127.0.0.1/tcp/1'], /p2p/);
+    assert.ok(added.json.error['not a multiaddr']);
+    assert.equal((await call('POST', '/api/v1/network/peers', [])).status, 400);
+
+    const { groupId, seed } = await a.createGroup({
+      groupName: 'net',
+      consensusType: 'poa',
+      encryptionType: 'public',
+      appKey: 'group_bbs',
+    });
+    await b.joinGroup(seed);
+    const net = await until(async () => {
+      const r = (await call('GET', '/api/v1/network')).json;
+      return r.groups[0]?.Peers.includes(b.peerId) ? r : null;
+    }, 'B in the group topic');
+    assert.equal(net.peer_id, a.peerId);
+    assert.equal(net.groups[0].GroupId, groupId);
+    assert.ok(
+      net.peers.some(
+        (p: { peer_id: string; score: number }) => p.peer_id === b.peerId && p.score >= 0,
+      ),
+    );
+    assert.equal(net.nat_type, 'Unknown', 'loopback only: neither public nor relayed');
+    const info = (await call('GET', `/api/v1/group/${groupId}`)).json;
+    assert.deepEqual(info.peers, [b.peerId]);
+    await app.close();
+  });
+});
