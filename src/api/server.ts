@@ -5,6 +5,7 @@
  */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { isIP } from 'node:net';
 import { RumError } from '../errors.ts';
@@ -14,6 +15,7 @@ import { registerChainRoutes } from './routes/chain.ts';
 import { registerContentRoutes } from './routes/content.ts';
 import { registerGroupRoutes } from './routes/groups.ts';
 import { registerLightNodeRoutes } from './routes/lightnode.ts';
+import { registerLiveRoutes } from './routes/live.ts';
 import { registerNodeRoutes } from './routes/node.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
 import type { TokenService } from './tokens.ts';
@@ -70,6 +72,7 @@ export async function buildApi(c: ApiComponents): Promise<FastifyInstance> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/swagger' });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
   const localBind = isLoopbackHost(cfg.apiHost);
   app.addHook('onRequest', async (req, reply) => {
@@ -118,5 +121,6 @@ export async function buildApi(c: ApiComponents): Promise<FastifyInstance> {
   registerNodeRoutes(app, c);
   registerTokenRoutes(app, c);
   registerLightNodeRoutes(app, c);
+  registerLiveRoutes(app, c);
   return app;
 }
