@@ -6,6 +6,8 @@
 import { type GossipSub, type Message, TopicValidatorResult } from '@libp2p/gossipsub';
 import { createTopicScoreParams } from '@libp2p/gossipsub/score';
 import type { Libp2p, PeerId } from '@libp2p/interface';
+import { CID } from 'multiformats/cid';
+import { sha256 as sha256Hasher } from 'multiformats/hashes/sha2';
 import type { Logger } from 'pino';
 import { checkBlockSelf } from '../chain/block.ts';
 import { nowNs } from '../chain/clock.ts';
@@ -40,6 +42,14 @@ export interface GroupNetworkInit {
 }
 
 const MAX_FUTURE_BLOCKS = 1024;
+/** Below this many peers in a group's topic, a node looks for more through the DHT. */
+const WANT_GROUP_PEERS = 4;
+
+/** The DHT key under which a group's members announce themselves: sha256("rum-group:" + id). */
+export async function groupRendezvous(groupId: string): Promise<CID> {
+  const digest = await sha256Hasher.digest(new TextEncoder().encode(`rum-group:${groupId}`));
+  return CID.createV1(0x55, digest);
+}
 
 export class GroupNetwork {
   private readonly c: GroupNetworkComponents;
@@ -115,6 +125,47 @@ export class GroupNetwork {
     this.pubsub.topicValidators.set(topic, (peer, msg) => this.validate(peer, msg));
     this.pubsub.subscribe(topic);
     void this.sync(g.groupId);
+    void this.rendezvous(g.groupId);
+  }
+
+  /**
+   * Announces this node as a member of the group in the DHT and, while the group has few
+   * peers, dials other announced members: two members that share only a bootstrap node meet.
+   */
+  async rendezvous(groupId: string): Promise<number> {
+    if (!this.running || !this.joined.has(groupId)) return 0;
+    const cid = await groupRendezvous(groupId);
+    const signal = AbortSignal.timeout(30_000);
+    this.c.p2p.contentRouting.provide(cid, { signal }).catch((err: Error) => {
+      this.c.log.debug(
+        { groupId, err: err.message },
+        'could not announce group membership in the DHT',
+      );
+    });
+    if (this.groupPeers(groupId).length >= WANT_GROUP_PEERS) return 0;
+    let dialed = 0;
+    try {
+      for await (const provider of this.c.p2p.contentRouting.findProviders(cid, { signal })) {
+        if (provider.id.equals(this.c.p2p.peerId)) continue;
+        if (this.c.p2p.getConnections(provider.id).length > 0) continue;
+        try {
+          if (provider.multiaddrs.length > 0) {
+            await this.c.p2p.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs });
+          }
+          await this.c.p2p.dial(provider.id, { signal });
+          dialed++;
+        } catch {
+          // an announced member that is gone or unreachable
+        }
+        if (this.groupPeers(groupId).length + dialed >= WANT_GROUP_PEERS) break;
+      }
+    } catch (err) {
+      this.c.log.debug(
+        { groupId, err: (err as Error).message },
+        'DHT lookup for group members failed',
+      );
+    }
+    return dialed;
   }
 
   leave(groupId: string): void {
@@ -297,7 +348,10 @@ export class GroupNetwork {
   }
 
   private resyncAll(): void {
-    for (const gid of this.joined) void this.sync(gid);
+    for (const gid of this.joined) {
+      void this.sync(gid);
+      if (this.groupPeers(gid).length < WANT_GROUP_PEERS) void this.rendezvous(gid);
+    }
   }
 
   /** Catches a group up with its peers; one run per group at a time, rerun if asked meanwhile. */
