@@ -8,7 +8,7 @@ import { startBootstrap, startMember, until } from '../helpers/net.ts';
 
 describe('group rendezvous in the DHT', () => {
   const nodes: RumNode[] = [];
-  let stopBoot: (() => Promise<void>) | undefined;
+  let stopBoot: (() => void | Promise<void>) | undefined;
   after(async () => {
     await Promise.all(nodes.map((n) => n.stop()));
     await stopBoot?.();
