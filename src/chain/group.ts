@@ -210,6 +210,38 @@ export class GroupChain {
     this.schedule();
   }
 
+  /**
+   * Admits each trx of a list that passes on its own (trxs gossiped in a bundle): the valid
+   * ones go to the mempool together, the others are counted as rejected with their reasons.
+   */
+  admitEach(list: Trx[]): { admitted: number; rejected: string[] } {
+    const at = nowNs();
+    const fresh = list.filter((t) => !this.mempool.has(t.TrxId));
+    const committed = this.c.store.committedTrxIds(
+      this.groupId,
+      fresh.map((t) => t.TrxId),
+    );
+    const ok: Trx[] = [];
+    const rejected: string[] = [];
+    const seen = new Set<string>();
+    for (const trx of fresh) {
+      if (committed.has(trx.TrxId) || seen.has(trx.TrxId)) continue;
+      const check = this.checkAdmission(trx, at);
+      if (!check.ok) {
+        rejected.push(check.reason);
+        this.c.onRejected?.(check.reason);
+        continue;
+      }
+      seen.add(trx.TrxId);
+      ok.push(trx);
+    }
+    const room = this.c.limits.mempoolMaxTrx - this.mempool.size;
+    const taken = ok.slice(0, Math.max(0, room));
+    if (taken.length < ok.length) rejected.push('mempool is full');
+    if (taken.length > 0) this.submitMany(taken);
+    return { admitted: taken.length, rejected };
+  }
+
   private reject(reason: string): never {
     this.c.onRejected?.(reason);
     throw new TrxRejectedError(reason);

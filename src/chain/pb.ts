@@ -20,7 +20,12 @@ export function trxTypeName(t: number): string {
   return TRX_TYPE_NAMES[t] ?? String(t);
 }
 
-export const PackageType = { TRX: 0, BLOCK: 1, HBB: 2 } as const;
+/**
+ * quorum's PackageType, plus TRX_BUNDLE (3), this node's extension: several trxs in one gossip
+ * message (HBTrxBundle, zstd-compressed), so that a member sending many trxs pays the per-message
+ * cost of signed gossip once. A single trx still travels as a quorum TRX package.
+ */
+export const PackageType = { TRX: 0, BLOCK: 1, HBB: 2, TRX_BUNDLE: 3 } as const;
 export const AnnounceType = { AS_USER: 0, AS_PRODUCER: 1 } as const;
 export const ApproveType = { ANNOUNCED: 0, APPROVED: 1, REJECTED: 2 } as const;
 export const ActionType = { ADD: 0, REMOVE: 1 } as const;
@@ -295,6 +300,11 @@ export const AppConfigItemDesc: MessageDesc = {
     { no: 8, name: 'Memo', kind: 'string' },
     { no: 9, name: 'TimeStamp', kind: 'int64' },
   ],
+};
+
+export const HBTrxBundleDesc: MessageDesc = {
+  name: 'HBTrxBundle',
+  fields: [{ no: 1, name: 'Trxs', kind: 'message', repeated: true, message: () => TrxDesc }],
 };
 
 export const RumDataMsgDesc: MessageDesc = {

@@ -44,10 +44,24 @@ export function signTrx(unsigned: UnsignedTrx, priv: Uint8Array): Trx {
   return trx;
 }
 
+/**
+ * Signatures already verified in this process, signature → (digest, key): a trx reaches a node
+ * several times (gossip, admission, its block), and a repeat costs a hash, not an ECDSA check.
+ */
+const verified = new Map<string, string>();
+const VERIFIED_MAX = 200_000;
+
 export function verifyTrxSignature(trx: Trx): boolean {
   const pub = pubkeyBytesUnchecked(trx.SenderPubkey);
   if (!pub) return false;
-  return verifyDigest(pub, trxDigest(trx), trx.SenderSign);
+  const digest = trxDigest(trx);
+  const sigKey = Buffer.from(trx.SenderSign).toString('latin1');
+  const what = Buffer.from(digest).toString('latin1') + trx.SenderPubkey;
+  if (verified.get(sigKey) === what) return true;
+  if (!verifyDigest(pub, digest, trx.SenderSign)) return false;
+  if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
+  verified.set(sigKey, what);
+  return true;
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

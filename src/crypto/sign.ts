@@ -14,9 +14,12 @@ import { createHash } from 'node:crypto';
 export const SIGNATURE_BYTES = 65;
 const HALF_ORDER = secp256k1.Point.CURVE().n >> 1n;
 
-interface NativeSecp256k1 {
+export interface NativeSecp256k1 {
   ecdsaSign(msg32: Uint8Array, priv: Uint8Array): { signature: Uint8Array; recid: number };
   ecdsaVerify(sig: Uint8Array, msg32: Uint8Array, pub: Uint8Array): boolean;
+  signatureExport(sig: Uint8Array): Uint8Array;
+  signatureImport(der: Uint8Array): Uint8Array;
+  signatureNormalize(sig: Uint8Array): Uint8Array;
 }
 
 function loadNative(): NativeSecp256k1 | null {
@@ -31,6 +34,9 @@ function loadNative(): NativeSecp256k1 | null {
 }
 
 const native = loadNative();
+
+/** The libsecp256k1 binding, or null where it does not load (see src/p2p/fast-secp256k1.ts). */
+export const nativeSecp256k1: NativeSecp256k1 | null = native;
 
 /** Which implementation is in use: reported by the benchmark and the node info. */
 export const signatureBackend: 'libsecp256k1' | 'noble' = native ? 'libsecp256k1' : 'noble';

@@ -20,7 +20,7 @@ import { handleSyncStream, requestBlocks, SYNC_PROTOCOL } from './sync.ts';
 import {
   decodePackage,
   encodeBlockPackage,
-  encodeTrxPackage,
+  encodeTrxPackages,
   groupOfTopic,
   userChannel,
 } from './wire.ts';
@@ -192,8 +192,11 @@ export class GroupNetwork {
   }
 
   // ---- publishing ----
+  /** All trxs of one group: one quorum TRX package for one trx, bundles for more. */
   publishTrxs(trxs: Trx[]): void {
-    for (const trx of trxs) this.publish(userChannel(trx.GroupId), encodeTrxPackage(trx));
+    if (trxs.length === 0) return;
+    const topic = userChannel(trxs[0]!.GroupId);
+    for (const pkg of encodeTrxPackages(trxs)) this.publish(topic, pkg);
   }
 
   publishBlock(block: Block): void {
@@ -228,18 +231,22 @@ export class GroupNetwork {
     } catch {
       return TopicValidatorResult.Reject;
     }
-    if (env.kind === 'trx') {
-      const trx = env.trx;
-      const check = checkTrx(trx, {
-        groupId: g.groupId,
-        maxTrxDataBytes: this.c.limits.maxTrxDataBytes,
-        nowNs: nowNs(),
-      });
-      if (!check.ok)
-        return check.reason === 'trx expired'
-          ? TopicValidatorResult.Ignore
-          : TopicValidatorResult.Reject;
-      return g.knowsTrx(trx.TrxId) ? TopicValidatorResult.Ignore : TopicValidatorResult.Accept;
+    if (env.kind === 'trxs') {
+      const now = nowNs();
+      let fresh = 0;
+      for (const trx of env.trxs) {
+        const check = checkTrx(trx, {
+          groupId: g.groupId,
+          maxTrxDataBytes: this.c.limits.maxTrxDataBytes,
+          nowNs: now,
+        });
+        if (!check.ok) {
+          if (check.reason === 'trx expired') continue;
+          return TopicValidatorResult.Reject;
+        }
+        if (!g.knowsTrx(trx.TrxId)) fresh++;
+      }
+      return fresh > 0 ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore;
     }
     const block = env.block;
     if (block.GroupId !== g.groupId) return TopicValidatorResult.Reject;
@@ -265,14 +272,13 @@ export class GroupNetwork {
     } catch {
       return;
     }
-    if (env.kind === 'trx') {
+    if (env.kind === 'trxs') {
       if (!g.isOwner) return;
-      try {
-        g.submit(env.trx);
-      } catch (err) {
+      const res = g.admitEach(env.trxs);
+      if (res.rejected.length > 0) {
         this.c.log.debug(
-          { groupId: g.groupId, reason: (err as Error).message },
-          'gossiped trx not admitted',
+          { groupId: g.groupId, reasons: res.rejected.slice(0, 5) },
+          'gossiped trxs not admitted',
         );
       }
       return;

@@ -21,6 +21,7 @@ import { webSockets } from '@libp2p/websockets';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
 import { concatBytes } from '../crypto/encoding.ts';
+import { installFastLibp2pSecp256k1 } from './fast-secp256k1.ts';
 
 export interface P2PHostInit {
   /** The 32-byte secp256k1 node key. */
@@ -55,6 +56,7 @@ export function libp2pPrivateKey(nodeKey: Uint8Array) {
 }
 
 export async function createP2PHost(init: P2PHostInit): Promise<Libp2p> {
+  installFastLibp2pSecp256k1();
   checkMultiaddrs('listen', init.listen, false);
   checkMultiaddrs('peer', init.bootstrap, true);
   const prefix = `/quorum/${init.networkName}`;

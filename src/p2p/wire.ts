@@ -10,6 +10,7 @@ import {
   decodeTrx,
   encodeBlock,
   encodeTrx,
+  HBTrxBundleDesc,
   PackageDesc,
   PackageType,
   type Trx,
@@ -28,11 +29,40 @@ export class WireError extends Error {
   override name = 'WireError';
 }
 
-export type Envelope = { kind: 'trx'; trx: Trx } | { kind: 'block'; block: Block };
+export type Envelope = { kind: 'trxs'; trxs: Trx[] } | { kind: 'block'; block: Block };
+
+/** Trxs per bundle and bundle size: well under gossipsub's message limit. */
+export const MAX_BUNDLE_TRXS = 200;
+export const MAX_BUNDLE_BYTES = 512 * 1024;
 
 export function encodeTrxPackage(trx: Trx): Uint8Array {
   const wire = { ...trx, Data: new Uint8Array(zstdCompressSync(trx.Data)) };
   return encodeMessage(PackageDesc, { Type: PackageType.TRX, Data: encodeTrx(wire) });
+}
+
+/** One package for one trx (quorum's form); bundles of up to 200 trxs / 512 KiB for more. */
+export function encodeTrxPackages(trxs: Trx[]): Uint8Array[] {
+  if (trxs.length === 1) return [encodeTrxPackage(trxs[0]!)];
+  const out: Uint8Array[] = [];
+  let part: Trx[] = [];
+  let bytes = 0;
+  const flush = () => {
+    if (part.length === 0) return;
+    const bundle = encodeMessage(HBTrxBundleDesc, { Trxs: part });
+    const data = new Uint8Array(zstdCompressSync(bundle));
+    out.push(encodeMessage(PackageDesc, { Type: PackageType.TRX_BUNDLE, Data: data }));
+    part = [];
+    bytes = 0;
+  };
+  for (const t of trxs) {
+    const size = t.Data.length + 300;
+    if (part.length >= MAX_BUNDLE_TRXS || (part.length > 0 && bytes + size > MAX_BUNDLE_BYTES))
+      flush();
+    part.push(t);
+    bytes += size;
+  }
+  flush();
+  return out;
 }
 
 export function encodeBlockPackage(block: Block): Uint8Array {
@@ -65,7 +95,20 @@ export function decodePackage(
     } catch {
       throw new WireError('trx data is not zstd within the size limit');
     }
-    return { kind: 'trx', trx };
+    return { kind: 'trxs', trxs: [trx] };
+  }
+  if (pkg.Type === PackageType.TRX_BUNDLE) {
+    let bundle: { Trxs: Trx[] };
+    try {
+      const raw = zstdDecompressSync(pkg.Data, { maxOutputLength: MAX_BUNDLE_BYTES + 64 * 1024 });
+      bundle = decodeMessage(HBTrxBundleDesc, new Uint8Array(raw));
+    } catch (err) {
+      throw new WireError(`malformed trx bundle: ${(err as Error).message}`);
+    }
+    if (bundle.Trxs.length === 0 || bundle.Trxs.length > MAX_BUNDLE_TRXS) {
+      throw new WireError('bad trx bundle size');
+    }
+    return { kind: 'trxs', trxs: bundle.Trxs };
   }
   if (pkg.Type === PackageType.BLOCK) {
     try {

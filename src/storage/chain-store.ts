@@ -52,8 +52,15 @@ export interface ContentQuery {
 
 export class ChainStore {
   readonly db: Db;
+  private readonly hasTrxStmt;
+
   constructor(db: Db) {
     this.db = db;
+    this.hasTrxStmt = db
+      .select({ one: sql<number>`1` })
+      .from(trxs)
+      .where(and(eq(trxs.groupId, sql.placeholder('g')), eq(trxs.trxId, sql.placeholder('t'))))
+      .prepare();
   }
 
   transaction<T>(fn: () => T): T {
@@ -331,17 +338,10 @@ export class ChainStore {
     return row ? { trx: decodeTrx(row.raw), blockId: row.blockId } : undefined;
   }
 
-  /** Which of these trx ids are already in the chain. */
+  /** Which of these trx ids are already in the chain (one prepared lookup each: hot on gossip). */
   committedTrxIds(groupId: string, trxIds: string[]): Set<string> {
     const found = new Set<string>();
-    for (const part of chunks(trxIds)) {
-      const rows = this.db
-        .select({ trxId: trxs.trxId })
-        .from(trxs)
-        .where(and(eq(trxs.groupId, groupId), inArray(trxs.trxId, part)))
-        .all();
-      for (const r of rows) found.add(r.trxId);
-    }
+    for (const trxId of trxIds) if (this.hasTrxStmt.get({ g: groupId, t: trxId })) found.add(trxId);
     return found;
   }
 
