@@ -53,9 +53,43 @@ export interface ContentQuery {
 export class ChainStore {
   readonly db: Db;
   private readonly hasTrxStmt;
+  private readonly stmts;
 
   constructor(db: Db) {
     this.db = db;
+    const ph = sql.placeholder;
+    this.stmts = {
+      insertTrx: db
+        .insert(trxs)
+        .values({
+          groupId: ph('g'),
+          trxId: ph('t'),
+          blockId: ph('b'),
+          position: ph('p'),
+          type: ph('y'),
+          senderPubkey: ph('s'),
+          timestamp: ph('ts'),
+          raw: ph('r'),
+        })
+        .prepare(),
+      deletePending: db
+        .delete(pendingTrxs)
+        .where(and(eq(pendingTrxs.groupId, ph('g')), eq(pendingTrxs.trxId, ph('t'))))
+        .prepare(),
+      insertContent: db
+        .insert(contents)
+        .values({
+          groupId: ph('groupId'),
+          trxId: ph('trxId'),
+          senderPubkey: ph('senderPubkey'),
+          timestamp: ph('timestamp'),
+          blockId: ph('blockId'),
+          data: ph('data'),
+          objectType: ph('objectType'),
+          inReplyTo: ph('inReplyTo'),
+        })
+        .prepare(),
+    };
     this.hasTrxStmt = db
       .select({ one: sql<number>`1` })
       .from(trxs)
@@ -138,35 +172,20 @@ export class ChainStore {
     this.transaction(() => {
       this.insertBlockRow(block);
       const gid = block.GroupId;
-      for (const part of chunks(committed.map((c, i) => ({ c, i })))) {
-        this.db
-          .insert(trxs)
-          .values(
-            part.map(({ c, i }) => ({
-              groupId: gid,
-              trxId: c.trx.TrxId,
-              blockId: block.BlockId,
-              position: i,
-              type: c.trx.Type,
-              senderPubkey: c.trx.SenderPubkey,
-              timestamp: c.trx.TimeStamp.toString(),
-              raw: buf(c.raw),
-            })),
-          )
-          .run();
-        this.db
-          .delete(pendingTrxs)
-          .where(
-            and(
-              eq(pendingTrxs.groupId, gid),
-              inArray(
-                pendingTrxs.trxId,
-                part.map(({ c }) => c.trx.TrxId),
-              ),
-            ),
-          )
-          .run();
-      }
+      // Prepared statements, one run per row: building a 500-row insert costs more than running it.
+      committed.forEach((c, i) => {
+        this.stmts.insertTrx.run({
+          g: gid,
+          t: c.trx.TrxId,
+          b: block.BlockId,
+          p: i,
+          y: c.trx.Type,
+          s: c.trx.SenderPubkey,
+          ts: c.trx.TimeStamp.toString(),
+          r: buf(c.raw),
+        });
+        this.stmts.deletePending.run({ g: gid, t: c.trx.TrxId });
+      });
       this.applyEffects(block, committed);
       this.db
         .update(groups)
@@ -271,7 +290,7 @@ export class ChainStore {
           break;
       }
     }
-    for (const part of chunks(contentRows)) this.db.insert(contents).values(part).run();
+    for (const row of contentRows) this.stmts.insertContent.run(row as Record<string, unknown>);
     for (const d of deletes) {
       // Only the author of a post can delete it.
       this.db
