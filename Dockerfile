@@ -12,5 +12,5 @@ USER node
 VOLUME ["/data"]
 # 8000: HTTP API; 7000: libp2p TCP; 7001: libp2p WebSockets
 EXPOSE 8000 7000 7001
-ENTRYPOINT ["node", "/app/bin/rum.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=16", "/app/bin/rum.js"]
 CMD ["fullnode", "--apihost", "0.0.0.0", "--configdir", "/data/config", "--datadir", "/data/data", "--keystoredir", "/data/keystore"]
