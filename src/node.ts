@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { GossipSub } from '@libp2p/gossipsub';
 import type { Libp2p } from '@libp2p/interface';
 import type { Logger } from 'pino';
-import { effectOf } from './chain/apply.ts';
+import { announceSignedBytes, effectOf, userSignedBytes } from './chain/apply.ts';
 import { createGenesisBlock } from './chain/block.ts';
 import { nowNs } from './chain/clock.ts';
 import { checkPostPayload, ContentError, goJsonMarshal, type JsonObject } from './chain/content.ts';
@@ -21,6 +21,9 @@ import {
 } from './chain/group.ts';
 import {
   ActionType,
+  AnnounceItemDesc,
+  AnnounceType,
+  ApproveType,
   AppConfigItemDesc,
   AppConfigType,
   ChainConfigItemDesc,
@@ -32,6 +35,7 @@ import {
   encodeBlock,
   type Trx,
   TrxType,
+  UserItemDesc,
 } from './chain/pb.ts';
 import { encodeMessage } from './chain/protobuf.ts';
 import { decodeSeedUrl, encodeSeedUrl, type GroupSeed, SeedError } from './chain/seed.ts';
@@ -150,14 +154,16 @@ export class RumNode {
   }
 
   /**
-   * Sealing of a private group's POSTs: to this node's own age key, which is the owner's in a
-   * group it created. Approved members' keys join the recipients when member approval lands.
+   * Sealing of a private group's POSTs, as quorum: to this node's own age key and to the keys of
+   * every member the owner has approved (the owner approves itself when it creates the group).
+   * A member removed by the owner is no longer a recipient of what is posted after that.
    */
   private postSealer(row: GroupRow): PostSealer {
     const identity = Buffer.from(this.keystore.get('encrypt', row.groupId)).toString('utf8');
     const own = row.userEncryptPubkey;
     return {
-      seal: (plain) => sealTo([own], plain),
+      seal: (plain) =>
+        sealTo([own, ...this.store.listUsers(row.groupId).map((u) => u.encryptPubkey)], plain),
       open: (data) => openWith(identity, data),
     };
   }
@@ -279,6 +285,11 @@ export class RumNode {
       genesis,
     );
     this.attach(groupId);
+    if (input.encryptionType === 'private') {
+      // The owner's own key goes on chain first, so that members seal their posts to it too.
+      const g = this.group(groupId);
+      await this.submitUserItem(g, pubkey, encryptPub, 'add', 'owner');
+    }
     this.log.info({ groupId, groupName: input.groupName }, 'group created');
     return { groupId, seed: this.seedUrl(groupId, []) };
   }
@@ -394,9 +405,9 @@ export class RumNode {
   /** Posts an ActivityStreams object or activity from this node's key for the group. */
   async postContent(groupId: string, payload: unknown): Promise<string> {
     const g = this.group(groupId);
-    if (g.isPrivate && !g.isOwner) {
+    if (g.isPrivate && !g.isOwner && !this.store.isApprovedUser(groupId, g.userPubkey)) {
       throw new BadRequestError(
-        'posting into a private group needs approval by its owner, which this node does not do yet',
+        'this node is not an approved member of the private group: announce, then ask the owner to approve',
       );
     }
     let obj: JsonObject;
@@ -440,7 +451,7 @@ export class RumNode {
     return g;
   }
 
-  private ownerSign(g: GroupChain, parts: Uint8Array[]): string {
+  private groupKeySign(g: GroupChain, parts: Uint8Array[]): string {
     return toHex(signDigest(sha256(concatBytes(...parts)), this.keystore.get('sign', g.groupId)));
   }
 
@@ -483,7 +494,7 @@ export class RumNode {
   ): Promise<{ trxId: string; sign: string }> {
     const typeName = Object.keys(ChainConfigType)[type]!;
     // quorum hashes with TimeStamp 0 and no memo, then fills them in (handlers/mgrchainconfig.go).
-    const sign = this.ownerSign(g, [
+    const sign = this.groupKeySign(g, [
       utf8Bytes(g.groupId),
       utf8Bytes(typeName),
       data,
@@ -522,7 +533,7 @@ export class RumNode {
     if (type === 'bool' && value !== 'true' && value !== 'false')
       throw new BadRequestError('value is not a bool');
     const actionNum = action === 'add' ? ActionType.ADD : ActionType.REMOVE;
-    const sign = this.ownerSign(g, [
+    const sign = this.groupKeySign(g, [
       utf8Bytes(g.groupId),
       utf8Bytes(action === 'add' ? 'ADD' : 'REMOVE'),
       utf8Bytes(name),
@@ -544,6 +555,72 @@ export class RumNode {
     };
     const trx = await g.buildTrx(TrxType.APP_CONFIG, encodeMessage(AppConfigItemDesc, item));
     return { trxId: this.submitOwn(g, trx), sign };
+  }
+
+  /** Announces this node's key for the group (quorum's ANNOUNCE, type user). */
+  async announce(
+    groupId: string,
+    action: 'add' | 'remove',
+    memo: string,
+  ): Promise<{ trxId: string; sign: string; signPubkey: string; encryptPubkey: string }> {
+    const g = this.group(groupId);
+    const item = {
+      GroupId: groupId,
+      SignPubkey: g.userPubkey,
+      EncryptPubkey: g.row.userEncryptPubkey,
+      AnnouncerSignature: '',
+      Type: AnnounceType.AS_USER,
+      OwnerPubkey: '',
+      OwnerSignature: '',
+      Result: ApproveType.ANNOUNCED,
+      TimeStamp: nowNs(),
+      Action: action === 'add' ? ActionType.ADD : ActionType.REMOVE,
+      Memo: memo,
+    };
+    item.AnnouncerSignature = this.groupKeySign(g, [announceSignedBytes(item)]);
+    const trx = await g.buildTrx(TrxType.ANNOUNCE, encodeMessage(AnnounceItemDesc, item));
+    return {
+      trxId: this.submitOwn(g, trx),
+      sign: item.AnnouncerSignature,
+      signPubkey: item.SignPubkey,
+      encryptPubkey: item.EncryptPubkey,
+    };
+  }
+
+  /** Owner: approves (or removes) an announced user; in a private group it becomes a recipient. */
+  async approveUser(
+    groupId: string,
+    userPubkey: string,
+    action: 'add' | 'remove',
+    memo: string,
+  ): Promise<{ trxId: string; sign: string; encryptPubkey: string }> {
+    const g = this.ownerGroup(groupId);
+    const announced = this.store.getAnnounce(groupId, AnnounceType.AS_USER, userPubkey);
+    if (!announced)
+      throw new BadRequestError(`user ${userPubkey} has not announced itself in this group`);
+    return this.submitUserItem(g, userPubkey, announced.encryptPubkey, action, memo);
+  }
+
+  private async submitUserItem(
+    g: GroupChain,
+    userPubkey: string,
+    encryptPubkey: string,
+    action: 'add' | 'remove',
+    memo: string,
+  ): Promise<{ trxId: string; sign: string; encryptPubkey: string }> {
+    const item = {
+      GroupId: g.groupId,
+      UserPubkey: userPubkey,
+      EncryptPubkey: encryptPubkey,
+      GroupOwnerPubkey: g.userPubkey,
+      GroupOwnerSign: '',
+      TimeStamp: nowNs(),
+      Action: action === 'add' ? ActionType.ADD : ActionType.REMOVE,
+      Memo: memo,
+    };
+    item.GroupOwnerSign = this.groupKeySign(g, [userSignedBytes(item)]);
+    const trx = await g.buildTrx(TrxType.USER, encodeMessage(UserItemDesc, item));
+    return { trxId: this.submitOwn(g, trx), sign: item.GroupOwnerSign, encryptPubkey };
   }
 
   /** Rebuilds the content index and config state of every stored group by replaying its chain. */

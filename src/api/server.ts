@@ -18,6 +18,7 @@ import { registerLightNodeRoutes } from './routes/lightnode.ts';
 import { registerLiveRoutes } from './routes/live.ts';
 import { registerNodeRoutes } from './routes/node.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
+import { registerUserRoutes } from './routes/users.ts';
 import type { TokenService } from './tokens.ts';
 
 export interface ApiComponents {
@@ -122,5 +123,6 @@ export async function buildApi(c: ApiComponents): Promise<FastifyInstance> {
   registerTokenRoutes(app, c);
   registerLightNodeRoutes(app, c);
   registerLiveRoutes(app, c);
+  registerUserRoutes(app, c);
   return app;
 }

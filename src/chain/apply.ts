@@ -3,8 +3,15 @@
  * The store applies the effects in the same SQLite transaction that stores the block.
  */
 import { type ContentFacts, contentFacts, isJsonObject, type JsonObject } from './content.ts';
+import { fromHex, utf8Bytes } from '../crypto/encoding.ts';
+import { pubkeyBytesUnchecked } from '../crypto/keys.ts';
+import { sha256, verifyDigest } from '../crypto/sign.ts';
 import {
   ActionType,
+  type AnnounceItem,
+  AnnounceItemDesc,
+  type UserItem,
+  UserItemDesc,
   type AppConfigItem,
   AppConfigItemDesc,
   type ChainConfigItem,
@@ -31,6 +38,8 @@ export type Effect =
       item: ChainConfigItem;
     }
   | { kind: 'appConfig'; action: number; item: AppConfigItem }
+  | { kind: 'announce'; item: AnnounceItem }
+  | { kind: 'user'; item: UserItem }
   | { kind: 'none'; reason?: string };
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
@@ -66,6 +75,29 @@ export function effectOf(trx: Trx, plain: Uint8Array | null): Effect {
         const list = item.Type === ChainConfigType.UPD_ALW_LIST ? 0 : 1;
         return { kind: 'rule', list, action: r.Action, pubkey: r.Pubkey, trxTypes: r.Type, item };
       }
+      case TrxType.ANNOUNCE: {
+        if (!plain) return { kind: 'none', reason: 'unreadable announce' };
+        const item = decodeMessage<AnnounceItem>(AnnounceItemDesc, plain);
+        // An announcement speaks for its signer only, and must carry the signer's own signature.
+        if (item.SignPubkey !== trx.SenderPubkey || item.GroupId !== trx.GroupId) {
+          return { kind: 'none', reason: 'announce for another key or group' };
+        }
+        if (!verifyInnerSign(item.SignPubkey, announceSignedBytes(item), item.AnnouncerSignature)) {
+          return { kind: 'none', reason: 'announce signature does not verify' };
+        }
+        return { kind: 'announce', item };
+      }
+      case TrxType.USER: {
+        if (!plain) return { kind: 'none', reason: 'unreadable user item' };
+        const item = decodeMessage<UserItem>(UserItemDesc, plain);
+        if (item.GroupId !== trx.GroupId || item.GroupOwnerPubkey !== trx.SenderPubkey) {
+          return { kind: 'none', reason: 'user item for another group or owner' };
+        }
+        if (!verifyInnerSign(item.GroupOwnerPubkey, userSignedBytes(item), item.GroupOwnerSign)) {
+          return { kind: 'none', reason: 'user item signature does not verify' };
+        }
+        return { kind: 'user', item };
+      }
       case TrxType.APP_CONFIG: {
         if (!plain) return { kind: 'none', reason: 'unreadable app config' };
         const item = decodeMessage<AppConfigItem>(AppConfigItemDesc, plain);
@@ -80,3 +112,30 @@ export function effectOf(trx: Trx, plain: Uint8Array | null): Effect {
 }
 
 export { ActionType };
+
+const ANNOUNCE_TYPE_NAMES = ['AS_USER', 'AS_PRODUCER'];
+
+/** quorum's announce signature input: GroupId ‖ SignPubkey ‖ EncryptPubkey ‖ Type name. */
+export function announceSignedBytes(
+  item: Pick<AnnounceItem, 'GroupId' | 'SignPubkey' | 'EncryptPubkey' | 'Type'>,
+): Uint8Array {
+  return utf8Bytes(
+    `${item.GroupId}${item.SignPubkey}${item.EncryptPubkey}${ANNOUNCE_TYPE_NAMES[item.Type] ?? ''}`,
+  );
+}
+
+/** quorum's user approval signature input: GroupId ‖ UserPubkey ‖ EncryptPubkey ‖ GroupOwnerPubkey. */
+export function userSignedBytes(
+  item: Pick<UserItem, 'GroupId' | 'UserPubkey' | 'EncryptPubkey' | 'GroupOwnerPubkey'>,
+): Uint8Array {
+  return utf8Bytes(
+    `${item.GroupId}${item.UserPubkey}${item.EncryptPubkey}${item.GroupOwnerPubkey}`,
+  );
+}
+
+/** The inner item signatures quorum writes (hex of sign(sha256(bytes))); quorum never checks them. */
+export function verifyInnerSign(pubkey: string, bytes: Uint8Array, hexSign: string): boolean {
+  const pub = pubkeyBytesUnchecked(pubkey);
+  if (!pub || !/^[0-9a-f]{130}$/i.test(hexSign)) return false;
+  return verifyDigest(pub, sha256(bytes), fromHex(hexSign));
+}

@@ -9,7 +9,9 @@ import { type Block, decodeTrx, encodeTrx, type Trx } from '../chain/pb.ts';
 import { emptyRules, type GroupRules } from '../chain/rules.ts';
 import type { Db } from './db.ts';
 import {
+  announces,
   apiTokens,
+  groupUsers,
   appConfigs,
   blocks,
   contents,
@@ -25,6 +27,8 @@ export type ContentRow = typeof contents.$inferSelect;
 export type AppConfigRow = typeof appConfigs.$inferSelect;
 export type TrxRuleRow = typeof trxRules.$inferSelect;
 export type TokenRow = typeof apiTokens.$inferSelect;
+export type AnnounceRow = typeof announces.$inferSelect;
+export type UserRow = typeof groupUsers.$inferSelect;
 
 const buf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 const CHUNK = 500;
@@ -141,6 +145,8 @@ export class ChainStore {
         trxAuthModes,
         trxRules,
         appConfigs,
+        announces,
+        groupUsers,
       ]) {
         changes += this.db.delete(table).where(eq(table.groupId, groupId)).run().changes;
       }
@@ -284,6 +290,71 @@ export class ChainStore {
               .onConflictDoUpdate({ target: [appConfigs.groupId, appConfigs.name], set: row })
               .run();
           }
+          break;
+        }
+        case 'announce': {
+          const it = effect.item;
+          const key = and(
+            eq(announces.groupId, gid),
+            eq(announces.type, it.Type),
+            eq(announces.signPubkey, it.SignPubkey),
+          );
+          if (it.Action === 1) {
+            this.db.delete(announces).where(key).run();
+            break;
+          }
+          const approved = it.Type === 0 && this.isApprovedUser(gid, it.SignPubkey);
+          const row = {
+            groupId: gid,
+            signPubkey: it.SignPubkey,
+            type: it.Type,
+            encryptPubkey: it.EncryptPubkey,
+            announcerSign: it.AnnouncerSignature,
+            result: approved ? 1 : 0,
+            memo: it.Memo,
+            timestamp: trx.TimeStamp.toString(),
+          };
+          this.db
+            .insert(announces)
+            .values(row)
+            .onConflictDoUpdate({
+              target: [announces.groupId, announces.type, announces.signPubkey],
+              set: row,
+            })
+            .run();
+          break;
+        }
+        case 'user': {
+          const it = effect.item;
+          const key = and(eq(groupUsers.groupId, gid), eq(groupUsers.userPubkey, it.UserPubkey));
+          if (it.Action === 1) {
+            this.db.delete(groupUsers).where(key).run();
+          } else {
+            const row = {
+              groupId: gid,
+              userPubkey: it.UserPubkey,
+              encryptPubkey: it.EncryptPubkey,
+              ownerSign: it.GroupOwnerSign,
+              memo: it.Memo,
+              timestamp: trx.TimeStamp.toString(),
+            };
+            this.db
+              .insert(groupUsers)
+              .values(row)
+              .onConflictDoUpdate({ target: [groupUsers.groupId, groupUsers.userPubkey], set: row })
+              .run();
+          }
+          this.db
+            .update(announces)
+            .set({ result: it.Action === 1 ? 0 : 1 })
+            .where(
+              and(
+                eq(announces.groupId, gid),
+                eq(announces.type, 0),
+                eq(announces.signPubkey, it.UserPubkey),
+              ),
+            )
+            .run();
           break;
         }
         default:
@@ -496,7 +567,7 @@ export class ChainStore {
   /** Drops the content index and chain/app config state of a group (before a replay). */
   resetDerivedState(groupId: string): void {
     this.transaction(() => {
-      for (const table of [contents, trxAuthModes, trxRules, appConfigs]) {
+      for (const table of [contents, trxAuthModes, trxRules, appConfigs, announces, groupUsers]) {
         this.db.delete(table).where(eq(table.groupId, groupId)).run();
       }
     });
@@ -554,6 +625,49 @@ export class ChainStore {
       .from(appConfigs)
       .where(and(eq(appConfigs.groupId, groupId), eq(appConfigs.name, name)))
       .get();
+  }
+
+  // ---- announced and approved users ----
+  listAnnounces(groupId: string, type: number): AnnounceRow[] {
+    return this.db
+      .select()
+      .from(announces)
+      .where(and(eq(announces.groupId, groupId), eq(announces.type, type)))
+      .orderBy(asc(announces.timestamp))
+      .all();
+  }
+
+  getAnnounce(groupId: string, type: number, signPubkey: string): AnnounceRow | undefined {
+    return this.db
+      .select()
+      .from(announces)
+      .where(
+        and(
+          eq(announces.groupId, groupId),
+          eq(announces.type, type),
+          eq(announces.signPubkey, signPubkey),
+        ),
+      )
+      .get();
+  }
+
+  listUsers(groupId: string): UserRow[] {
+    return this.db
+      .select()
+      .from(groupUsers)
+      .where(eq(groupUsers.groupId, groupId))
+      .orderBy(asc(groupUsers.userPubkey))
+      .all();
+  }
+
+  isApprovedUser(groupId: string, userPubkey: string): boolean {
+    return (
+      this.db
+        .select({ u: groupUsers.userPubkey })
+        .from(groupUsers)
+        .where(and(eq(groupUsers.groupId, groupId), eq(groupUsers.userPubkey, userPubkey)))
+        .get() !== undefined
+    );
   }
 
   // ---- API tokens ----

@@ -166,3 +166,33 @@ export const peerCache = sqliteTable(
   },
   (t) => [index('peer_cache_last_seen').on(t.lastSeen)],
 );
+
+/** quorum's announced users and producers (ANNOUNCE trxs), by group and signing key. */
+export const announces = sqliteTable(
+  'announces',
+  {
+    groupId: text('group_id').notNull(),
+    signPubkey: text('sign_pubkey').notNull(),
+    type: integer('type').notNull(),
+    encryptPubkey: text('encrypt_pubkey').notNull(),
+    announcerSign: text('announcer_sign').notNull(),
+    result: integer('result').notNull(),
+    memo: text('memo').notNull(),
+    timestamp: text('timestamp').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.groupId, t.type, t.signPubkey] })],
+);
+
+/** Members approved by the owner (USER trxs): in a private group, the recipients of posts. */
+export const groupUsers = sqliteTable(
+  'group_users',
+  {
+    groupId: text('group_id').notNull(),
+    userPubkey: text('user_pubkey').notNull(),
+    encryptPubkey: text('encrypt_pubkey').notNull(),
+    ownerSign: text('owner_sign').notNull(),
+    memo: text('memo').notNull(),
+    timestamp: text('timestamp').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.groupId, t.userPubkey] })],
+);

@@ -62,7 +62,7 @@ describe('private group', () => {
     );
     await assert.rejects(
       outsider.postContent(groupId, { type: 'Note', content: 'let me in' }),
-      /approval/,
+      /not an approved member/,
     );
     await owner.stop();
     await outsider.stop();
