@@ -68,15 +68,23 @@ export async function handleSyncStream(
     const req = decodeMessage<SyncRequest>(SyncRequestDesc, (await lp.read({ signal })).subarray());
     const count = Math.max(0, Math.min(req.Count, MAX_SYNC_COUNT));
     const found = source.blocksFor(req.GroupId, req.FromBlock, count, MAX_SYNC_RESPONSE_BYTES);
-    const blocks = found?.blocks ?? [];
+    // Bound the answer by its encoded size (at least one block, however large).
+    const frames: Uint8Array[] = [];
+    let bytes = 0;
+    for (const b of found?.blocks ?? []) {
+      const frame = encodeBlock(b);
+      if (frames.length > 0 && bytes + frame.length > MAX_SYNC_RESPONSE_BYTES) break;
+      frames.push(frame);
+      bytes += frame.length;
+    }
     const header: SyncHeader = {
       GroupId: req.GroupId,
       FromBlock: req.FromBlock,
-      Count: blocks.length,
+      Count: frames.length,
       TopBlock: found?.top ?? 0,
     };
     await lp.write(encodeMessage(SyncHeaderDesc, header), { signal });
-    for (const b of blocks) await lp.write(encodeBlock(b), { signal });
+    for (const f of frames) await lp.write(f, { signal });
     await stream.close({ signal });
   } catch (err) {
     stream.abort(err as Error);
@@ -113,7 +121,8 @@ export async function requestBlocks(
     for (let i = 0; i < header.Count; i++) {
       const frame = (await lp.read({ signal })).subarray();
       bytes += frame.length;
-      if (bytes > MAX_SYNC_RESPONSE_BYTES) throw new SyncError('response larger than the limit');
+      if (i > 0 && bytes > MAX_SYNC_RESPONSE_BYTES)
+        throw new SyncError('response larger than the limit');
       const block = decodeBlock(frame);
       if (block.GroupId !== groupId || block.BlockId !== from + i)
         throw new SyncError('peer sent an unexpected block');
