@@ -16,6 +16,7 @@ import type { Block, Trx } from '../chain/pb.ts';
 import { checkTrx, verifyTrxSignature } from '../chain/trx.ts';
 import type { ChainLimits } from '../chain/group.ts';
 import type { ChainStore } from '../storage/chain-store.ts';
+import { type SyncProgress, syncProgress } from './progress.ts';
 import { handleSyncStream, requestBlocks, SYNC_PROTOCOL } from './sync.ts';
 import {
   decodePackage,
@@ -387,7 +388,7 @@ export class GroupNetwork {
   private async runSync(groupId: string): Promise<void> {
     const g = this.c.group(groupId);
     if (!g || !this.running) return;
-    let lastLogged = 0;
+    let progress: SyncProgress | null = null;
     try {
       for (;;) {
         if (!this.running || !this.joined.has(groupId)) return;
@@ -423,14 +424,8 @@ export class GroupNetwork {
           if (!bad) {
             progressed = true;
             await this.applyFuture(g);
-            const best = this.bestKnownHeight(groupId);
-            if (g.head.blockId - lastLogged >= 1000 || g.head.blockId >= best) {
-              lastLogged = g.head.blockId;
-              this.c.log.info(
-                { groupId, height: g.head.blockId, best },
-                `sync ${g.head.blockId}/${best} blocks`,
-              );
-            }
+            progress ??= syncProgress(this.c.log, groupId, g.row.groupName);
+            progress.update(g.head.blockId, this.bestKnownHeight(groupId));
             break;
           }
         }
@@ -438,6 +433,7 @@ export class GroupNetwork {
       }
     } finally {
       g.status = 'IDLE';
+      progress?.done(g.head.blockId);
     }
   }
 }
