@@ -292,7 +292,10 @@ export class GroupNetwork {
     if (block.BlockId <= g.head.blockId) return;
     if (block.BlockId > g.head.blockId + 1) {
       let pending = this.future.get(g.groupId);
-      if (!pending) this.future.set(g.groupId, (pending = new Map()));
+      if (!pending) {
+        pending = new Map();
+        this.future.set(g.groupId, pending);
+      }
       if (pending.size < MAX_FUTURE_BLOCKS) pending.set(block.BlockId, block);
       void this.sync(g.groupId);
       return;
