@@ -8,7 +8,12 @@ import { join } from 'node:path';
 import type { GossipSub } from '@libp2p/gossipsub';
 import type { Libp2p } from '@libp2p/interface';
 import type { Logger } from 'pino';
-import { announceSignedBytes, effectOf, userSignedBytes } from './chain/apply.ts';
+import {
+  announceSignedBytes,
+  effectOf,
+  producerSignedBytes,
+  userSignedBytes,
+} from './chain/apply.ts';
 import { createGenesisBlock } from './chain/block.ts';
 import { nowNs } from './chain/clock.ts';
 import { checkPostPayload, ContentError, goJsonMarshal, type JsonObject } from './chain/content.ts';
@@ -26,6 +31,7 @@ import {
   ApproveType,
   AppConfigItemDesc,
   AppConfigType,
+  BFTProducerBundleItemDesc,
   ChainConfigItemDesc,
   ChainConfigType,
   ChainSendTrxRuleListItemDesc,
@@ -108,6 +114,7 @@ export class RumNode {
         limits: init.config.limits,
         log: init.logger,
         group: (id) => this.groupsById.get(id),
+        signKeyOf: (id) => this.keystore.get('sign', id),
       },
       {
         rebroadcastMs: init.config.limits.trxRebroadcastMs,
@@ -122,7 +129,13 @@ export class RumNode {
       return n;
     });
     this.events.setMaxListeners(100);
-    this.events.on('committed', (e) => this.observeCommit(e));
+    this.events.on('committed', (e) => {
+      this.observeCommit(e);
+      if (e.trxs.some(({ trx }) => trx.Type === TrxType.PRODUCER)) {
+        const g = this.groupsById.get(e.groupId);
+        if (g) this.net.refreshProducerRole(g);
+      }
+    });
   }
 
   static async open(init: RumNodeInit): Promise<RumNode> {
@@ -180,8 +193,8 @@ export class RumNode {
         : {}),
       events: this.events,
       onAdmitted: (trxs) => {
-        // Members hand their trxs to the producers over gossip; the owner orders them itself.
-        if (row.ownerPubkey !== row.userPubkey) this.net.publishTrxs(trxs);
+        // Trxs go to the producers over gossip, unless this node orders them alone.
+        if (!chain.isSoleProducer) this.net.publishTrxs(trxs);
       },
       onProduced: (block) => this.net.publishBlock(block),
       onRejected: (reason) => {
@@ -557,11 +570,12 @@ export class RumNode {
     return { trxId: this.submitOwn(g, trx), sign };
   }
 
-  /** Announces this node's key for the group (quorum's ANNOUNCE, type user). */
+  /** Announces this node's key for the group (quorum's ANNOUNCE, as a user or a producer). */
   async announce(
     groupId: string,
     action: 'add' | 'remove',
     memo: string,
+    as: 'user' | 'producer' = 'user',
   ): Promise<{ trxId: string; sign: string; signPubkey: string; encryptPubkey: string }> {
     const g = this.group(groupId);
     const item = {
@@ -569,7 +583,7 @@ export class RumNode {
       SignPubkey: g.userPubkey,
       EncryptPubkey: g.row.userEncryptPubkey,
       AnnouncerSignature: '',
-      Type: AnnounceType.AS_USER,
+      Type: as === 'producer' ? AnnounceType.AS_PRODUCER : AnnounceType.AS_USER,
       OwnerPubkey: '',
       OwnerSignature: '',
       Result: ApproveType.ANNOUNCED,
@@ -599,6 +613,53 @@ export class RumNode {
     if (!announced)
       throw new BadRequestError(`user ${userPubkey} has not announced itself in this group`);
     return this.submitUserItem(g, userPubkey, announced.encryptPubkey, action, memo);
+  }
+
+  /**
+   * Owner: adds or removes producers (each must have announced itself as one). The PRODUCER trx
+   * carries the whole resulting set of non-owner producers, as quorum's bundle does.
+   */
+  async updateProducers(
+    groupId: string,
+    pubkeys: string[],
+    action: 'add' | 'remove',
+    memo: string,
+  ): Promise<{ trxId: string; producers: string[] }> {
+    const g = this.ownerGroup(groupId);
+    const current = new Set(this.store.listProducers(groupId).map((p) => p.producerPubkey));
+    for (const pk of pubkeys) {
+      if (pk === g.row.ownerPubkey) throw new BadRequestError('the owner is always a producer');
+      if (action === 'add') {
+        if (!this.store.getAnnounce(groupId, AnnounceType.AS_PRODUCER, pk)) {
+          throw new BadRequestError(`${pk} has not announced itself as a producer of this group`);
+        }
+        current.add(pk);
+      } else {
+        current.delete(pk);
+      }
+    }
+    const items = [...current].sort().map((pk) => {
+      const item = {
+        GroupId: groupId,
+        ProducerPubkey: pk,
+        GroupOwnerPubkey: g.userPubkey,
+        GroupOwnerSign: '',
+        Action: ActionType.ADD,
+        WithnessBlocks: 0n,
+        TimeStamp: nowNs(),
+        Memo: memo,
+      };
+      item.GroupOwnerSign = this.groupKeySign(g, [producerSignedBytes(item)]);
+      return item;
+    });
+    const trx = await g.buildTrx(
+      TrxType.PRODUCER,
+      encodeMessage(BFTProducerBundleItemDesc, { Producers: items }),
+    );
+    return {
+      trxId: this.submitOwn(g, trx),
+      producers: [g.row.ownerPubkey, ...items.map((i) => i.ProducerPubkey)],
+    };
   }
 
   private async submitUserItem(

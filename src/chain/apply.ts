@@ -10,6 +10,8 @@ import {
   ActionType,
   type AnnounceItem,
   AnnounceItemDesc,
+  BFTProducerBundleItemDesc,
+  type ProducerItem,
   type UserItem,
   UserItemDesc,
   type AppConfigItem,
@@ -40,6 +42,7 @@ export type Effect =
   | { kind: 'appConfig'; action: number; item: AppConfigItem }
   | { kind: 'announce'; item: AnnounceItem }
   | { kind: 'user'; item: UserItem }
+  | { kind: 'producers'; items: ProducerItem[] }
   | { kind: 'none'; reason?: string };
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
@@ -87,6 +90,21 @@ export function effectOf(trx: Trx, plain: Uint8Array | null): Effect {
         }
         return { kind: 'announce', item };
       }
+      case TrxType.PRODUCER: {
+        if (!plain) return { kind: 'none', reason: 'unreadable producer bundle' };
+        const bundle = decodeMessage<{ Producers: ProducerItem[] }>(
+          BFTProducerBundleItemDesc,
+          plain,
+        );
+        const items = bundle.Producers.filter(
+          (p) =>
+            p.GroupId === trx.GroupId &&
+            p.GroupOwnerPubkey === trx.SenderPubkey &&
+            p.ProducerPubkey !== trx.SenderPubkey &&
+            verifyInnerSign(p.GroupOwnerPubkey, producerSignedBytes(p), p.GroupOwnerSign),
+        );
+        return { kind: 'producers', items };
+      }
       case TrxType.USER: {
         if (!plain) return { kind: 'none', reason: 'unreadable user item' };
         const item = decodeMessage<UserItem>(UserItemDesc, plain);
@@ -131,6 +149,13 @@ export function userSignedBytes(
   return utf8Bytes(
     `${item.GroupId}${item.UserPubkey}${item.EncryptPubkey}${item.GroupOwnerPubkey}`,
   );
+}
+
+/** quorum's producer approval signature input: GroupId ‖ ProducerPubkey ‖ GroupOwnerPubkey. */
+export function producerSignedBytes(
+  item: Pick<ProducerItem, 'GroupId' | 'ProducerPubkey' | 'GroupOwnerPubkey'>,
+): Uint8Array {
+  return utf8Bytes(`${item.GroupId}${item.ProducerPubkey}${item.GroupOwnerPubkey}`);
 }
 
 /** The inner item signatures quorum writes (hex of sign(sha256(bytes))); quorum never checks them. */

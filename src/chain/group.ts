@@ -10,6 +10,7 @@ import { effectOf } from './apply.ts';
 import { checkBlockWithParent, signBlock } from './block.ts';
 import { nowNs } from './clock.ts';
 import { type Block, encodeTrx, type Trx, TrxType } from './pb.ts';
+import { checkFinality, producerSet } from './producers.ts';
 import { checkTrxAuth, type GroupRules } from './rules.ts';
 import { type Check, checkTrx, signTrx } from './trx.ts';
 
@@ -20,6 +21,8 @@ export interface ChainLimits {
   blockIntervalMs: number;
   mempoolMaxTrx: number;
   trxTtlMs: number;
+  /** With several producers: how long a round waits for a final block before the next proposer. */
+  producerRoundTimeoutMs: number;
 }
 
 export interface GroupChainComponents {
@@ -72,6 +75,8 @@ export class GroupChain {
   readonly isOwner: boolean;
   head: Head;
   rules: GroupRules;
+  /** The producers as of the head block, sorted (see ./producers.ts). */
+  producers: string[];
   status: GroupStatus = 'IDLE';
   private readonly c: GroupChainComponents;
   private readonly mempool = new Map<string, { trx: Trx; raw: Uint8Array }>();
@@ -95,9 +100,27 @@ export class GroupChain {
       timestamp: top.TimeStamp,
     };
     this.rules = components.store.loadRules(row.groupId);
+    this.producers = this.loadProducers();
     for (const trx of components.store.listPending(row.groupId)) {
       this.mempool.set(trx.TrxId, { trx, raw: encodeTrx(trx) });
     }
+  }
+
+  private loadProducers(): string[] {
+    return producerSet(
+      this.row.ownerPubkey,
+      this.c.store.listProducers(this.groupId).map((p) => p.producerPubkey),
+    );
+  }
+
+  /** The owner alone produces (quorum's case): it orders and commits blocks by itself. */
+  get isSoleProducer(): boolean {
+    return this.producers.length === 1 && this.isOwner;
+  }
+
+  /** Whether this node's key is one of the group's producers. */
+  get isProducer(): boolean {
+    return this.producers.includes(this.userPubkey);
   }
 
   get userPubkey(): string {
@@ -187,7 +210,7 @@ export class GroupChain {
     this.submitMany([trx]);
   }
 
-  submitMany(list: Trx[]): void {
+  submitMany(list: Trx[], announce = true): void {
     if (this.mempool.size + list.length > this.c.limits.mempoolMaxTrx) {
       this.reject('mempool is full');
     }
@@ -206,7 +229,7 @@ export class GroupChain {
     if (committed.size > 0) this.reject('duplicate trx id (committed)');
     this.c.store.addPendingMany(accepted, Date.now());
     for (const a of accepted) this.mempool.set(a.trx.TrxId, { trx: a.trx, raw: a.raw });
-    this.c.onAdmitted?.(accepted.map((a) => a.trx));
+    if (announce) this.c.onAdmitted?.(accepted.map((a) => a.trx));
     this.schedule();
   }
 
@@ -215,6 +238,10 @@ export class GroupChain {
    * ones go to the mempool together, the others are counted as rejected with their reasons.
    */
   admitEach(list: Trx[]): { admitted: number; rejected: string[] } {
+    return this.admitReceived(list);
+  }
+
+  private admitReceived(list: Trx[]): { admitted: number; rejected: string[] } {
     const at = nowNs();
     const fresh = list.filter((t) => !this.mempool.has(t.TrxId));
     const committed = this.c.store.committedTrxIds(
@@ -238,7 +265,8 @@ export class GroupChain {
     const room = this.c.limits.mempoolMaxTrx - this.mempool.size;
     const taken = ok.slice(0, Math.max(0, room));
     if (taken.length < ok.length) rejected.push('mempool is full');
-    if (taken.length > 0) this.submitMany(taken);
+    // Received from the network: already gossiped, so not announced again.
+    if (taken.length > 0) this.submitMany(taken, false);
     return { admitted: taken.length, rejected };
   }
 
@@ -249,7 +277,7 @@ export class GroupChain {
 
   // ---- production (owner) ----
   private schedule(): void {
-    if (this.stopped || !this.isOwner || this.mempool.size === 0) return;
+    if (this.stopped || !this.isSoleProducer || this.mempool.size === 0) return;
     if (this.mempool.size >= this.c.limits.maxTrxPerBlock) {
       if (!this.immediate) {
         this.immediate = setImmediate(() => {
@@ -293,8 +321,8 @@ export class GroupChain {
     return this.serial(() => this.produceNow());
   }
 
-  private async produceNow(): Promise<Block | null> {
-    if (!this.isOwner || this.mempool.size === 0 || this.stopped) return null;
+  /** Takes pending trxs that still pass, and signs the next block over them (not committed). */
+  private pickAndSign(): { block: Block; picked: { trx: Trx; raw: Uint8Array }[] } | null {
     const ts = nowNs();
     const picked: { trx: Trx; raw: Uint8Array }[] = [];
     const dropped: string[] = [];
@@ -336,6 +364,20 @@ export class GroupChain {
       },
       this.c.signKey,
     );
+    return { block, picked };
+  }
+
+  /** A proposal for a multi-producer round: the next block over this node's mempool. */
+  async buildCandidate(): Promise<Block | null> {
+    if (this.stopped || this.mempool.size === 0) return null;
+    return this.pickAndSign()?.block ?? null;
+  }
+
+  private async produceNow(): Promise<Block | null> {
+    if (!this.isSoleProducer || this.mempool.size === 0 || this.stopped) return null;
+    const built = this.pickAndSign();
+    if (!built) return null;
+    const { block, picked } = built;
     await this.commit(
       block,
       picked.map((p) => p.raw),
@@ -361,7 +403,15 @@ export class GroupChain {
     });
   }
 
-  validateBlock(block: Block): Check {
+  /** A proposal: everything a final block must pass except the producer majority. */
+  validateCandidate(block: Block): Check {
+    if (!this.producers.includes(block.ProducerPubkey)) {
+      return { ok: false, reason: 'proposer is not a producer of this group' };
+    }
+    return this.validateBlock(block, false);
+  }
+
+  validateBlock(block: Block, requireFinal = true): Check {
     const parent: Block = {
       GroupId: this.groupId,
       BlockId: this.head.blockId,
@@ -376,8 +426,9 @@ export class GroupChain {
     };
     const link = checkBlockWithParent(block, parent);
     if (!link.ok) return link;
-    if (block.ProducerPubkey !== this.row.ownerPubkey) {
-      return { ok: false, reason: 'block producer is not a producer of this group' };
+    if (requireFinal) {
+      const final = checkFinality(block, this.producers);
+      if (!final.ok) return final;
     }
     if (block.Trxs.length > this.c.limits.maxTrxPerBlock)
       return { ok: false, reason: 'block has too many trxs' };
@@ -413,6 +464,7 @@ export class GroupChain {
       if (trx.Type === TrxType.CHAIN_CONFIG) configChanged = true;
     }
     if (configChanged) this.rules = this.c.store.loadRules(this.groupId);
+    if (block.Trxs.some((t) => t.Type === TrxType.PRODUCER)) this.producers = this.loadProducers();
     this.c.events.emit('committed', {
       groupId: this.groupId,
       block,

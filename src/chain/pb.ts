@@ -24,8 +24,16 @@ export function trxTypeName(t: number): string {
  * quorum's PackageType, plus TRX_BUNDLE (3), this node's extension: several trxs in one gossip
  * message (HBTrxBundle, zstd-compressed), so that a member sending many trxs pays the per-message
  * cost of signed gossip once. A single trx still travels as a quorum TRX package.
+ * BLOCK_VOTE (4) and BLOCK_PROPOSAL (5) travel between producers on prod_channel_<group id>.
  */
-export const PackageType = { TRX: 0, BLOCK: 1, HBB: 2, TRX_BUNDLE: 3 } as const;
+export const PackageType = {
+  TRX: 0,
+  BLOCK: 1,
+  HBB: 2,
+  TRX_BUNDLE: 3,
+  BLOCK_VOTE: 4,
+  BLOCK_PROPOSAL: 5,
+} as const;
 export const AnnounceType = { AS_USER: 0, AS_PRODUCER: 1 } as const;
 export const ApproveType = { ANNOUNCED: 0, APPROVED: 1, REJECTED: 2 } as const;
 export const ActionType = { ADD: 0, REMOVE: 1 } as const;
@@ -49,6 +57,12 @@ export interface Trx {
   StorageType: number;
 }
 
+/** A producer's signature of a block's hash (this node's extension for multi-producer finality). */
+export interface Witness {
+  Pubkey: string;
+  Sign: Uint8Array;
+}
+
 export interface Block {
   GroupId: string;
   BlockId: number;
@@ -60,6 +74,8 @@ export interface Block {
   TimeStamp: bigint;
   BlockHash: Uint8Array;
   ProducerSign: Uint8Array;
+  /** Field 11, outside the hashed fields 1..8: the other producers' signatures of BlockHash. */
+  Witnesses?: Witness[];
 }
 
 export const TrxDesc: MessageDesc = {
@@ -98,6 +114,22 @@ export const BlockDesc: MessageDesc = {
     { no: 8, name: 'TimeStamp', kind: 'int64' },
     { no: 9, name: 'BlockHash', kind: 'bytes' },
     { no: 10, name: 'ProducerSign', kind: 'bytes' },
+    { no: 11, name: 'Witnesses', kind: 'message', repeated: true, message: () => WitnessDesc },
+  ],
+};
+
+export const WitnessDesc: MessageDesc = {
+  name: 'Witness',
+  fields: [
+    { no: 1, name: 'Pubkey', kind: 'string' },
+    { no: 2, name: 'Sign', kind: 'bytes' },
+  ],
+};
+
+export const WitnessListDesc: MessageDesc = {
+  name: 'WitnessList',
+  fields: [
+    { no: 1, name: 'Witnesses', kind: 'message', repeated: true, message: () => WitnessDesc },
   ],
 };
 

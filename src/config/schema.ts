@@ -75,6 +75,7 @@ export const ConfigSchema = z
         trxRebroadcastMs: z.number().int().min(100).max(600_000).default(5000),
         resyncIntervalMs: z.number().int().min(100).max(3_600_000).default(20_000),
         syncBatchBlocks: z.number().int().min(1).max(200).default(100),
+        producerRoundTimeoutMs: z.number().int().min(100).max(600_000).default(3000),
       })
       .strict()
       .prefault({}),

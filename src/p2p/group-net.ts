@@ -10,6 +10,8 @@ import { CID } from 'multiformats/cid';
 import { sha256 as sha256Hasher } from 'multiformats/hashes/sha2';
 import type { Logger } from 'pino';
 import { checkBlockSelf } from '../chain/block.ts';
+import { MultiProducer, verifyVote } from '../chain/poa.ts';
+import { checkFinality } from '../chain/producers.ts';
 import { nowNs } from '../chain/clock.ts';
 import type { GroupChain } from '../chain/group.ts';
 import type { Block, Trx } from '../chain/pb.ts';
@@ -21,8 +23,11 @@ import { handleSyncStream, requestBlocks, SYNC_PROTOCOL } from './sync.ts';
 import {
   decodePackage,
   encodeBlockPackage,
+  encodeProposalPackage,
   encodeTrxPackages,
+  encodeVotePackage,
   groupOfTopic,
+  prodChannel,
   userChannel,
 } from './wire.ts';
 
@@ -32,6 +37,8 @@ export interface GroupNetworkComponents {
   limits: ChainLimits;
   log: Logger;
   group(groupId: string): GroupChain | undefined;
+  /** This node's signing key for a group (producers sign votes with it). */
+  signKeyOf(groupId: string): Uint8Array;
 }
 
 export interface GroupNetworkInit {
@@ -63,6 +70,7 @@ export class GroupNetwork {
   /** Blocks seen on gossip ahead of the head, waiting for their parents. */
   private readonly future = new Map<string, Map<number, Block>>();
   private readonly bestSeen = new Map<string, number>();
+  private readonly producersOf = new Map<string, MultiProducer>();
   private timers: NodeJS.Timeout[] = [];
   private running = false;
 
@@ -91,6 +99,8 @@ export class GroupNetwork {
 
   async stop(): Promise<void> {
     this.running = false;
+    for (const mp of this.producersOf.values()) mp.stop();
+    this.producersOf.clear();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.pubsub.removeEventListener('message', this.onMessage);
@@ -125,6 +135,7 @@ export class GroupNetwork {
     }
     this.pubsub.topicValidators.set(topic, (peer, msg) => this.validate(peer, msg));
     this.pubsub.subscribe(topic);
+    this.refreshProducerRole(g);
     void this.sync(g.groupId);
     void this.rendezvous(g.groupId);
   }
@@ -173,6 +184,10 @@ export class GroupNetwork {
     const topic = userChannel(groupId);
     this.joined.delete(groupId);
     this.future.delete(groupId);
+    this.producersOf.get(groupId)?.stop();
+    this.producersOf.delete(groupId);
+    this.pubsub.unsubscribe(prodChannel(groupId));
+    this.pubsub.topicValidators.delete(prodChannel(groupId));
     this.pubsub.unsubscribe(topic);
     this.pubsub.topicValidators.delete(topic);
   }
@@ -214,8 +229,9 @@ export class GroupNetwork {
   private rebroadcast(): void {
     for (const gid of this.joined) {
       const g = this.c.group(gid);
-      if (!g || g.isOwner) continue;
-      const pending = g.pendingTrxs();
+      if (!g || g.isSoleProducer) continue;
+      // Only this node's own trxs: others' reached the producers from their authors.
+      const pending = g.pendingTrxs().filter((t) => t.SenderPubkey === g.userPubkey);
       if (pending.length > 0) this.publishTrxs(pending);
     }
   }
@@ -249,10 +265,28 @@ export class GroupNetwork {
       }
       return fresh > 0 ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore;
     }
+    if (env.kind === 'vote') {
+      const v = env.vote;
+      if (v.GroupId !== g.groupId || !g.producers.includes(v.Pubkey) || !verifyVote(v)) {
+        return TopicValidatorResult.Reject;
+      }
+      return v.BlockId <= g.head.blockId
+        ? TopicValidatorResult.Ignore
+        : TopicValidatorResult.Accept;
+    }
     const block = env.block;
     if (block.GroupId !== g.groupId) return TopicValidatorResult.Reject;
-    if (block.ProducerPubkey !== g.row.ownerPubkey) return TopicValidatorResult.Reject;
+    if (!g.producers.includes(block.ProducerPubkey)) return TopicValidatorResult.Reject;
     if (!checkBlockSelf(block).ok) return TopicValidatorResult.Reject;
+    // A final block at the next height must carry a producer majority now; for blocks further
+    // ahead the producer set may still change, so that is checked when they are applied.
+    if (
+      env.kind === 'block' &&
+      block.BlockId === g.head.blockId + 1 &&
+      !checkFinality(block, g.producers).ok
+    ) {
+      return TopicValidatorResult.Reject;
+    }
     if (block.Trxs.length > this.c.limits.maxTrxPerBlock) return TopicValidatorResult.Reject;
     for (const trx of block.Trxs) {
       if (trx.GroupId !== g.groupId || !verifyTrxSignature(trx)) return TopicValidatorResult.Reject;
@@ -274,7 +308,7 @@ export class GroupNetwork {
       return;
     }
     if (env.kind === 'trxs') {
-      if (!g.isOwner) return;
+      if (!g.isProducer) return;
       const res = g.admitEach(env.trxs);
       if (res.rejected.length > 0) {
         this.c.log.debug(
@@ -284,8 +318,48 @@ export class GroupNetwork {
       }
       return;
     }
-    void this.onBlock(g, env.block);
+    if (env.kind === 'block') {
+      void this.onBlock(g, env.block);
+      return;
+    }
+    const mp = this.producersOf.get(g.groupId);
+    if (!mp) return;
+    if (env.kind === 'proposal') void mp.onProposal(env.block);
+    else void mp.onVote(env.vote);
   };
+
+  /** Starts or stops this node's part in a group's producer rounds, as the producer set says. */
+  refreshProducerRole(g: GroupChain): void {
+    const topic = prodChannel(g.groupId);
+    const wanted =
+      this.running && this.joined.has(g.groupId) && g.isProducer && g.producers.length > 1;
+    const current = this.producersOf.get(g.groupId);
+    if (wanted && !current) {
+      const mp = new MultiProducer(
+        g,
+        {
+          sendProposal: (b) => this.publish(topic, encodeProposalPackage(b)),
+          sendVote: (v) => this.publish(topic, encodeVotePackage(v)),
+          publishFinal: (b) => this.publishBlock(b),
+        },
+        this.c.signKeyOf(g.groupId),
+        {
+          roundTimeoutMs: this.c.limits.producerRoundTimeoutMs,
+          tickMs: Math.max(20, this.c.limits.blockIntervalMs),
+          onError: (m) => this.c.log.debug({ groupId: g.groupId }, m),
+        },
+      );
+      this.producersOf.set(g.groupId, mp);
+      this.pubsub.topicValidators.set(topic, (peer, msg) => this.validate(peer, msg));
+      this.pubsub.subscribe(topic);
+      mp.start();
+    } else if (!wanted && current) {
+      current.stop();
+      this.producersOf.delete(g.groupId);
+      this.pubsub.unsubscribe(topic);
+      this.pubsub.topicValidators.delete(topic);
+    }
+  }
 
   private async onBlock(g: GroupChain, block: Block): Promise<void> {
     this.noteHeight(g.groupId, block.BlockId);

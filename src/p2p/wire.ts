@@ -15,6 +15,7 @@ import {
   PackageType,
   type Trx,
 } from '../chain/pb.ts';
+import { type Vote, VoteDesc } from '../chain/poa.ts';
 import { decodeMessage, encodeMessage } from '../chain/protobuf.ts';
 
 export const userChannel = (groupId: string): string => `user_channel_${groupId}`;
@@ -29,7 +30,11 @@ export class WireError extends Error {
   override name = 'WireError';
 }
 
-export type Envelope = { kind: 'trxs'; trxs: Trx[] } | { kind: 'block'; block: Block };
+export type Envelope =
+  | { kind: 'trxs'; trxs: Trx[] }
+  | { kind: 'block'; block: Block }
+  | { kind: 'proposal'; block: Block }
+  | { kind: 'vote'; vote: Vote };
 
 /** Trxs per bundle and bundle size: well under gossipsub's message limit. */
 export const MAX_BUNDLE_TRXS = 200;
@@ -63,6 +68,17 @@ export function encodeTrxPackages(trxs: Trx[]): Uint8Array[] {
   }
   flush();
   return out;
+}
+
+export function encodeProposalPackage(block: Block): Uint8Array {
+  return encodeMessage(PackageDesc, { Type: PackageType.BLOCK_PROPOSAL, Data: encodeBlock(block) });
+}
+
+export function encodeVotePackage(vote: Vote): Uint8Array {
+  return encodeMessage(PackageDesc, {
+    Type: PackageType.BLOCK_VOTE,
+    Data: encodeMessage(VoteDesc, vote),
+  });
 }
 
 export function encodeBlockPackage(block: Block): Uint8Array {
@@ -110,9 +126,19 @@ export function decodePackage(
     }
     return { kind: 'trxs', trxs: bundle.Trxs };
   }
-  if (pkg.Type === PackageType.BLOCK) {
+  if (pkg.Type === PackageType.BLOCK_VOTE) {
     try {
-      return { kind: 'block', block: decodeBlock(pkg.Data) };
+      return { kind: 'vote', vote: decodeMessage<Vote>(VoteDesc, pkg.Data) };
+    } catch (err) {
+      throw new WireError(`malformed vote: ${(err as Error).message}`);
+    }
+  }
+  if (pkg.Type === PackageType.BLOCK || pkg.Type === PackageType.BLOCK_PROPOSAL) {
+    try {
+      const block = decodeBlock(pkg.Data);
+      return pkg.Type === PackageType.BLOCK
+        ? { kind: 'block', block }
+        : { kind: 'proposal', block };
     } catch (err) {
       throw new WireError(`malformed block: ${(err as Error).message}`);
     }

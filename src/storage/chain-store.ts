@@ -5,13 +5,22 @@
  */
 import { and, asc, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
 import type { Effect } from '../chain/apply.ts';
-import { type Block, decodeTrx, encodeTrx, type Trx } from '../chain/pb.ts';
+import {
+  type Block,
+  decodeTrx,
+  encodeTrx,
+  type Trx,
+  type Witness,
+  WitnessListDesc,
+} from '../chain/pb.ts';
+import { decodeMessage, encodeMessage } from '../chain/protobuf.ts';
 import { emptyRules, type GroupRules } from '../chain/rules.ts';
 import type { Db } from './db.ts';
 import {
   announces,
   apiTokens,
   groupUsers,
+  producers,
   appConfigs,
   blocks,
   contents,
@@ -29,6 +38,7 @@ export type TrxRuleRow = typeof trxRules.$inferSelect;
 export type TokenRow = typeof apiTokens.$inferSelect;
 export type AnnounceRow = typeof announces.$inferSelect;
 export type UserRow = typeof groupUsers.$inferSelect;
+export type ProducerRow = typeof producers.$inferSelect;
 
 const buf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 const CHUNK = 500;
@@ -147,6 +157,7 @@ export class ChainStore {
         appConfigs,
         announces,
         groupUsers,
+        producers,
       ]) {
         changes += this.db.delete(table).where(eq(table.groupId, groupId)).run().changes;
       }
@@ -169,6 +180,9 @@ export class ChainStore {
         blockHash: buf(block.BlockHash),
         producerSign: buf(block.ProducerSign),
         trxCount: block.Trxs.length,
+        witnesses: block.Witnesses?.length
+          ? buf(encodeMessage(WitnessListDesc, { Witnesses: block.Witnesses }))
+          : null,
       })
       .run();
   }
@@ -324,6 +338,24 @@ export class ChainStore {
             .run();
           break;
         }
+        case 'producers': {
+          // quorum's PRODUCER trx carries the whole set of non-owner producers.
+          this.db.delete(producers).where(eq(producers.groupId, gid)).run();
+          for (const p of effect.items) {
+            this.db
+              .insert(producers)
+              .values({
+                groupId: gid,
+                producerPubkey: p.ProducerPubkey,
+                ownerSign: p.GroupOwnerSign,
+                memo: p.Memo,
+                timestamp: trx.TimeStamp.toString(),
+              })
+              .onConflictDoNothing()
+              .run();
+          }
+          break;
+        }
         case 'user': {
           const it = effect.item;
           const key = and(eq(groupUsers.groupId, gid), eq(groupUsers.userPubkey, it.UserPubkey));
@@ -402,6 +434,10 @@ export class ChainStore {
       TimeStamp: BigInt(row.timestamp),
       BlockHash: new Uint8Array(row.blockHash),
       ProducerSign: new Uint8Array(row.producerSign),
+      Witnesses: row.witnesses
+        ? decodeMessage<{ Witnesses: Witness[] }>(WitnessListDesc, new Uint8Array(row.witnesses))
+            .Witnesses
+        : [],
     };
   }
 
@@ -567,7 +603,15 @@ export class ChainStore {
   /** Drops the content index and chain/app config state of a group (before a replay). */
   resetDerivedState(groupId: string): void {
     this.transaction(() => {
-      for (const table of [contents, trxAuthModes, trxRules, appConfigs, announces, groupUsers]) {
+      for (const table of [
+        contents,
+        trxAuthModes,
+        trxRules,
+        appConfigs,
+        announces,
+        groupUsers,
+        producers,
+      ]) {
         this.db.delete(table).where(eq(table.groupId, groupId)).run();
       }
     });
@@ -625,6 +669,16 @@ export class ChainStore {
       .from(appConfigs)
       .where(and(eq(appConfigs.groupId, groupId), eq(appConfigs.name, name)))
       .get();
+  }
+
+  // ---- producers ----
+  listProducers(groupId: string): ProducerRow[] {
+    return this.db
+      .select()
+      .from(producers)
+      .where(eq(producers.groupId, groupId))
+      .orderBy(asc(producers.producerPubkey))
+      .all();
   }
 
   // ---- announced and approved users ----

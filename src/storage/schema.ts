@@ -46,6 +46,8 @@ export const blocks = sqliteTable(
     blockHash: bytes('block_hash').notNull(),
     producerSign: bytes('producer_sign').notNull(),
     trxCount: integer('trx_count').notNull(),
+    /** Other producers' signatures (WitnessList protobuf), for multi-producer groups. */
+    witnesses: bytes('witnesses'),
   },
   (t) => [primaryKey({ columns: [t.groupId, t.blockId] })],
 );
@@ -195,4 +197,17 @@ export const groupUsers = sqliteTable(
     timestamp: text('timestamp').notNull(),
   },
   (t) => [primaryKey({ columns: [t.groupId, t.userPubkey] })],
+);
+
+/** Producers approved by the owner (PRODUCER trxs); the owner is always a producer too. */
+export const producers = sqliteTable(
+  'producers',
+  {
+    groupId: text('group_id').notNull(),
+    producerPubkey: text('producer_pubkey').notNull(),
+    ownerSign: text('owner_sign').notNull(),
+    memo: text('memo').notNull(),
+    timestamp: text('timestamp').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.groupId, t.producerPubkey] })],
 );

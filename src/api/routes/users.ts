@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { AnnounceType } from '../../chain/pb.ts';
-import { BadRequestError, NotFoundError } from '../../errors.ts';
+import { NotFoundError } from '../../errors.ts';
 import type { AnnounceRow } from '../../storage/chain-store.ts';
 import type { ApiComponents } from '../server.ts';
 import { groupParams, memo, sendJson, uuid } from './common.ts';
@@ -46,16 +46,15 @@ export function registerUserRoutes(app: FastifyInstance, { node }: ApiComponents
       const b = req.body as {
         group_id: string;
         action: 'add' | 'remove';
-        type: string;
+        type: 'user' | 'producer';
         memo: string;
       };
-      if (b.type !== 'user') throw new BadRequestError('a full node announces itself as a user');
-      const res = await node.announce(b.group_id, b.action, b.memo);
+      const res = await node.announce(b.group_id, b.action, b.memo, b.type);
       return {
         group_id: b.group_id,
         sign_pubkey: res.signPubkey,
         encrypt_pubkey: res.encryptPubkey,
-        type: 'AS_USER',
+        type: b.type === 'producer' ? 'AS_PRODUCER' : 'AS_USER',
         action: b.action === 'add' ? 'ADD' : 'REMOVE',
         sign: res.sign,
         trx_id: res.trxId,
@@ -100,6 +99,103 @@ export function registerUserRoutes(app: FastifyInstance, { node }: ApiComponents
         memo: b.memo,
         action: b.action === 'add' ? 'ADD' : 'REMOVE',
       };
+    },
+  );
+
+  app.post(
+    '/api/v1/group/producer',
+    {
+      schema: {
+        tags: ['Producers'],
+        summary:
+          'Owner: add or remove producers (they must have announced themselves as producers)',
+        body: {
+          type: 'object',
+          required: ['group_id', 'producer_pubkey'],
+          properties: {
+            group_id: uuid,
+            producer_pubkey: {
+              type: 'array',
+              items: { type: 'string', minLength: 44, maxLength: 44 },
+              minItems: 1,
+              maxItems: 32,
+            },
+            action: { type: 'string', enum: ['add', 'remove'], default: 'add' },
+            memo,
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (req) => {
+      const b = req.body as {
+        group_id: string;
+        producer_pubkey: string[];
+        action: 'add' | 'remove';
+        memo: string;
+      };
+      const res = await node.updateProducers(b.group_id, b.producer_pubkey, b.action, b.memo);
+      return {
+        trx_id: res.trxId,
+        group_id: b.group_id,
+        Producers: res.producers,
+        failable_producers: Math.floor((res.producers.length - 1) / 2),
+        memo: b.memo,
+      };
+    },
+  );
+
+  app.get(
+    '/api/v1/group/:group_id/producers',
+    {
+      schema: {
+        tags: ['Producers'],
+        summary: 'The producers of a group (the owner first)',
+        params: groupParams,
+      },
+    },
+    async (req, reply) => {
+      const { group_id } = req.params as { group_id: string };
+      const g = node.group(group_id);
+      const rows = new Map(node.store.listProducers(group_id).map((p) => [p.producerPubkey, p]));
+      return sendJson(
+        reply,
+        [g.row.ownerPubkey, ...[...rows.keys()].filter((k) => k !== g.row.ownerPubkey)].map(
+          (pk) => ({
+            ProducerPubkey: pk,
+            OwnerPubkey: g.row.ownerPubkey,
+            OwnerSign: rows.get(pk)?.ownerSign ?? '',
+            TimeStamp: BigInt(rows.get(pk)?.timestamp ?? g.row.joinedAt),
+            BlockWithness: 0,
+          }),
+        ),
+      );
+    },
+  );
+
+  app.get(
+    '/api/v1/group/:group_id/announced/producers',
+    {
+      schema: {
+        tags: ['Producers'],
+        summary: 'Producers who announced themselves',
+        params: groupParams,
+      },
+    },
+    async (req, reply) => {
+      const { group_id } = req.params as { group_id: string };
+      node.group(group_id);
+      return sendJson(
+        reply,
+        node.store.listAnnounces(group_id, AnnounceType.AS_PRODUCER).map((a) => ({
+          AnnouncedPubkey: a.signPubkey,
+          AnnouncerSign: a.announcerSign,
+          Result: RESULT_NAMES[a.result] ?? 'ANNOUNCED',
+          Action: 'ADD',
+          Memo: a.memo,
+          TimeStamp: BigInt(a.timestamp),
+        })),
+      );
     },
   );
 

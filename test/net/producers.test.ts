@@ -1,0 +1,118 @@
+// Three producers: the owner approves B and C as producers; blocks then need two of three
+// signatures. One producer is stopped in the middle of a run of posts: the chain keeps growing;
+// it comes back and catches up; every node holds the same block at every height, each carrying
+// a producer majority.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { checkFinality, signersOf } from '../../src/chain/producers.ts';
+import { toHex } from '../../src/crypto/encoding.ts';
+import type { RumNode } from '../../src/node.ts';
+import { LOOPBACK, NET_TEST_LIMITS, until } from '../helpers/net.ts';
+import { openTempNode } from '../helpers/temp-node.ts';
+
+const LIMITS = { ...NET_TEST_LIMITS, producerRoundTimeoutMs: 1000 };
+
+async function member(peers: string[], dir?: string) {
+  const opened = await openTempNode({ listen: [LOOPBACK], peers, limits: LIMITS }, dir);
+  await opened.node.start();
+  return opened;
+}
+
+describe('several producers', () => {
+  const nodes = new Set<RumNode>();
+  after(async () => {
+    await Promise.all([...nodes].map((n) => n.stop()));
+  });
+
+  it('keeps producing with one producer down and never forks', async () => {
+    const a = (await member([])).node;
+    nodes.add(a);
+    const addr = a.p2p.getMultiaddrs()[0]!.toString();
+    const b = (await member([addr])).node;
+    const cOpened = await member([addr]);
+    let c = cOpened.node;
+    const d = (await member([addr])).node;
+    for (const n of [b, c, d]) nodes.add(n);
+    const { groupId, seed } = await a.createGroup({
+      groupName: 'producers',
+      consensusType: 'poa',
+      encryptionType: 'public',
+      appKey: 'group_bbs',
+    });
+    for (const n of [b, c, d]) await n.joinGroup(seed);
+    await b.announce(groupId, 'add', 'B produces', 'producer');
+    await c.announce(groupId, 'add', 'C produces', 'producer');
+    const bKey = b.group(groupId).userPubkey;
+    const cKey = c.group(groupId).userPubkey;
+    await until(
+      () => a.store.getAnnounce(groupId, 1, bKey) && a.store.getAnnounce(groupId, 1, cKey),
+      'the producer announcements on A',
+    );
+    await a.updateProducers(groupId, [bKey, cKey], 'add', 'three producers');
+    await until(
+      () => [a, b, c, d].every((n) => n.group(groupId).producers.length === 3),
+      'every node to see three producers',
+    );
+    const setAt = a.group(groupId).head.blockId;
+
+    const posted: string[] = [];
+    const post = async (n: RumNode, i: number) =>
+      posted.push(await n.postContent(groupId, { type: 'Note', content: `post ${i}` }));
+    for (let i = 0; i < 10; i++) await post([a, b, d][i % 3]!, i);
+    await until(
+      () => posted.every((id) => d.store.getTrx(groupId, id)),
+      'the first posts final on D',
+    );
+
+    // Stop C (one of three producers) and keep posting: A and B are still a majority.
+    await c.stop();
+    nodes.delete(c);
+    const headBefore = a.group(groupId).head.blockId;
+    for (let i = 10; i < 25; i++) {
+      await post([a, b, d][i % 3]!, i);
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    await until(
+      () => posted.every((id) => a.store.getTrx(groupId, id) && d.store.getTrx(groupId, id)),
+      'posts final while C is down',
+      60_000,
+    );
+    assert.ok(a.group(groupId).head.blockId > headBefore, 'the chain kept growing');
+
+    // C comes back and catches up.
+    c = (await member([addr], cOpened.dir)).node;
+    nodes.add(c);
+    for (let i = 25; i < 30; i++) await post([a, b, d][i % 3]!, i);
+    const all = [a, b, c, d];
+    await until(
+      () =>
+        posted.every((id) => all.every((n) => n.store.getTrx(groupId, id))) &&
+        all.every((n) => n.group(groupId).head.blockId === a.group(groupId).head.blockId),
+      'every post on every node, the same head',
+      60_000,
+    );
+
+    const top = a.group(groupId).head.blockId;
+    const set = a.group(groupId).producers;
+    for (let h = 1; h <= top; h++) {
+      const blocks = all.map((n) => n.store.getBlock(groupId, h)!);
+      assert.equal(
+        new Set(blocks.map((bl) => toHex(bl.BlockHash))).size,
+        1,
+        `one block at height ${h} on every node`,
+      );
+      if (h > setAt + 1) {
+        assert.deepEqual(
+          checkFinality(blocks[0]!, set),
+          { ok: true },
+          `block ${h} has a producer majority`,
+        );
+      }
+    }
+    const producersSeen = new Set<string>();
+    for (let h = setAt + 1; h <= top; h++)
+      producersSeen.add(a.store.getBlock(groupId, h)!.ProducerPubkey);
+    assert.ok(producersSeen.size >= 2, 'producers took turns');
+    assert.ok(signersOf(a.store.getBlock(groupId, top)!, set).size >= 2);
+  });
+});
