@@ -3,6 +3,7 @@
 // it comes back and catches up; every node holds the same block at every height, each carrying
 // a producer majority.
 import assert from 'node:assert/strict';
+import { dirname } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checkFinality, signersOf } from '../../src/chain/producers.ts';
 import { toHex } from '../../src/crypto/encoding.ts';
@@ -16,6 +17,33 @@ async function member(peers: string[], dir?: string) {
   const opened = await openTempNode({ listen: [LOOPBACK], peers, limits: LIMITS }, dir);
   await opened.node.start();
   return opened;
+}
+
+async function threeProducers(nodes: Set<RumNode>) {
+  const a = (await member([])).node;
+  nodes.add(a);
+  const addr = a.p2p.getMultiaddrs()[0]!.toString();
+  const aDir = dirname(a.config.dataDir);
+  const b = (await member([addr])).node;
+  const c = (await member([addr])).node;
+  const d = (await member([addr])).node;
+  for (const n of [b, c, d]) nodes.add(n);
+  const { groupId, seed } = await a.createGroup({
+    groupName: 'owner down',
+    consensusType: 'poa',
+    encryptionType: 'public',
+    appKey: 'group_bbs',
+  });
+  for (const n of [b, c, d]) await n.joinGroup(seed);
+  for (const n of [b, c]) await n.announce(groupId, 'add', 'producer', 'producer');
+  const keys = [b, c].map((n) => n.group(groupId).userPubkey);
+  await until(() => keys.every((k) => a.store.getAnnounce(groupId, 1, k)), 'announcements on A');
+  await a.updateProducers(groupId, keys, 'add', '');
+  await until(
+    () => [a, b, c, d].every((n) => n.group(groupId).producers.length === 3),
+    'three producers everywhere',
+  );
+  return { a, b, c, d, groupId, addr, aDir };
 }
 
 describe('several producers', () => {
@@ -114,5 +142,29 @@ describe('several producers', () => {
       producersSeen.add(a.store.getBlock(groupId, h)!.ProducerPubkey);
     assert.ok(producersSeen.size >= 2, 'producers took turns');
     assert.ok(signersOf(a.store.getBlock(groupId, top)!, set).size >= 2);
+  });
+
+  it('goes on without the owner, and the owner catches up when it returns', async () => {
+    const { a, b, c, d, groupId, aDir } = await threeProducers(nodes);
+    await a.stop();
+    nodes.delete(a);
+    const posted: string[] = [];
+    for (let i = 0; i < 12; i++)
+      posted.push(
+        await [b, c, d][i % 3]!.postContent(groupId, { type: 'Note', content: `no owner ${i}` }),
+      );
+    await until(
+      () => posted.every((id) => [b, c, d].every((n) => n.store.getTrx(groupId, id))),
+      'final without the owner',
+      60_000,
+    );
+    const back = (await member([b.p2p.getMultiaddrs()[0]!.toString()], aDir)).node;
+    nodes.add(back);
+    await until(
+      () => back.group(groupId).head.blockId === b.group(groupId).head.blockId,
+      'the owner to catch up',
+      60_000,
+    );
+    assert.equal(toHex(back.group(groupId).head.hash), toHex(c.group(groupId).head.hash));
   });
 });
