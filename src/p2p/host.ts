@@ -1,7 +1,7 @@
 /**
  * The libp2p host of a node: TCP and WebSockets, Noise, Yamux, identify, ping, a Kademlia DHT in
- * server mode under quorum's protocol prefix (/quorum/<network>/kad/1.0.0), circuit relay (a
- * bootstrap node serves as relay), and the bootstrap peers from --peer. The peer id comes from
+ * server mode under quorum's protocol prefix (/quorum/<network>/kad/1.0.0), circuit relay v2
+ * (client and server: any node can relay), and the bootstrap peers from --peer. The peer id comes from
  * the node's `default` keystore key, so it is stable across restarts.
  */
 import { noise } from '@chainsafe/libp2p-noise';
@@ -85,11 +85,10 @@ export async function createP2PHost(init: P2PHostInit): Promise<Libp2p> {
     scoreParams: { topics: {} },
     scoreThresholds: { gossipThreshold: -500, publishThreshold: -1000, graylistThreshold: -2500 },
   });
-  if (bootstrapRole) {
-    services.relay = circuitRelayServer();
-  } else {
-    services.dcutr = dcutr();
-  }
+  // Every node can relay for peers behind NAT (circuit relay v2 hop, with libp2p's default
+  // reservation and data limits); full nodes also punch holes to upgrade relayed connections.
+  services.relay = circuitRelayServer();
+  if (!bootstrapRole) services.dcutr = dcutr();
   return createLibp2p({
     privateKey: libp2pPrivateKey(init.nodeKey),
     addresses: { listen: init.listen },

@@ -16,7 +16,7 @@ export const MAX_SYNC_COUNT = 200;
 export const MAX_SYNC_RESPONSE_BYTES = 8 << 20;
 const MAX_FRAME_BYTES = 8 << 20;
 
-const SyncRequestDesc: MessageDesc = {
+export const SyncRequestDesc: MessageDesc = {
   name: 'SyncRequest',
   fields: [
     { no: 1, name: 'GroupId', kind: 'string' },
@@ -24,7 +24,7 @@ const SyncRequestDesc: MessageDesc = {
     { no: 3, name: 'Count', kind: 'int32' },
   ],
 };
-const SyncHeaderDesc: MessageDesc = {
+export const SyncHeaderDesc: MessageDesc = {
   name: 'SyncHeader',
   fields: [
     { no: 1, name: 'GroupId', kind: 'string' },

@@ -3,7 +3,15 @@
 // SYNCING with progress meanwhile.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import type { GossipSub } from '@libp2p/gossipsub';
+import type { Libp2p } from '@libp2p/interface';
+import { lpStream } from '@libp2p/utils';
+import { generatePrivateKey } from '../../src/crypto/keys.ts';
 import type { RumNode } from '../../src/node.ts';
+import { createP2PHost } from '../../src/p2p/host.ts';
+import { decodeMessage, encodeMessage } from '../../src/chain/protobuf.ts';
+import { SYNC_PROTOCOL, SyncHeaderDesc, SyncRequestDesc } from '../../src/p2p/sync.ts';
+import { userChannel } from '../../src/p2p/wire.ts';
 import { LOOPBACK, NET_TEST_LIMITS, startMember, until } from '../helpers/net.ts';
 import { openTempNode } from '../helpers/temp-node.ts';
 
@@ -79,5 +87,82 @@ describe('block sync', () => {
       'E to reach the head through cut answers',
       60_000,
     );
+  });
+});
+
+describe('sync with a peer that vanishes mid-answer', () => {
+  const nodes: RumNode[] = [];
+  const hosts: Libp2p[] = [];
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await Promise.all(hosts.map((h) => h.stop()));
+  });
+
+  it('moves on to another peer and still reaches the head', async () => {
+    const a = (await startMember([])).node;
+    nodes.push(a);
+    const aAddr = a.p2p.getMultiaddrs()[0]!.toString();
+    const { groupId, seed } = await a.createGroup({
+      groupName: 'vanish',
+      consensusType: 'poa',
+      encryptionType: 'public',
+      appKey: 'group_bbs',
+    });
+    for (let i = 0; i < 20; i++) {
+      await a.postContent(groupId, { type: 'Note', content: `n${i}` });
+      await until(() => a.group(groupId).mempoolSize === 0, 'commit');
+    }
+    const head = a.group(groupId).head.blockId;
+    assert.ok(head >= 20);
+
+    // Mallory is in the group's topic and answers sync requests with a header, then drops the stream.
+    const mallory = await createP2PHost({
+      nodeKey: generatePrivateKey(),
+      listen: [LOOPBACK],
+      bootstrap: [aAddr],
+      networkName: 'staten',
+      role: 'full',
+    });
+    hosts.push(mallory);
+    let dropped = 0;
+    await mallory.start();
+    await mallory.handle(SYNC_PROTOCOL, async (stream) => {
+      dropped++;
+      const lp = lpStream(stream);
+      const req = decodeMessage<{ GroupId: string; FromBlock: number }>(
+        SyncRequestDesc,
+        (await lp.read()).subarray(),
+      );
+      // A well-formed header promising five blocks, then nothing: the peer is gone.
+      await lp.write(
+        encodeMessage(SyncHeaderDesc, {
+          GroupId: req.GroupId,
+          FromBlock: req.FromBlock,
+          Count: 5,
+          TopBlock: 1000,
+        }),
+      );
+      stream.abort(new Error('gone'));
+    });
+    (mallory as unknown as Libp2p<{ pubsub: GossipSub }>).services.pubsub.subscribe(
+      userChannel(groupId),
+    );
+
+    const { node: d } = await openTempNode({
+      listen: [LOOPBACK],
+      peers: [aAddr, mallory.getMultiaddrs()[0]!.toString()],
+      limits: { ...NET_TEST_LIMITS, syncBatchBlocks: 1 },
+    });
+    nodes.push(d);
+    await d.start();
+    await until(
+      () =>
+        d.p2p.getConnections(mallory.peerId).length > 0 &&
+        d.p2p.getConnections(a.p2p.peerId).length > 0,
+      'D connected to both',
+    );
+    const g = await d.joinGroup(seed);
+    await until(() => g.head.blockId === head, 'D to reach the head', 60_000);
+    assert.ok(dropped > 0, 'the vanishing peer was asked and failed');
   });
 });

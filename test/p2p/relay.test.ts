@@ -1,0 +1,48 @@
+// Circuit relay v2: a full node relays for a peer that listens through it, and a third peer
+// reaches that peer by the relayed address alone.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import type { Libp2p } from '@libp2p/interface';
+import { multiaddr } from '@multiformats/multiaddr';
+import { generatePrivateKey } from '../../src/crypto/keys.ts';
+import { createP2PHost } from '../../src/p2p/host.ts';
+import { LOOPBACK, until } from '../helpers/net.ts';
+
+describe('circuit relay', () => {
+  const hosts: Libp2p[] = [];
+  after(async () => {
+    await Promise.all(hosts.map((h) => h.stop()));
+  });
+
+  it('connects two peers through a full node acting as relay', async () => {
+    const make = async (listen: string[], bootstrap: string[]) => {
+      const h = await createP2PHost({
+        nodeKey: generatePrivateKey(),
+        listen,
+        bootstrap,
+        networkName: 'staten',
+        role: 'full',
+      });
+      await h.start();
+      hosts.push(h);
+      return h;
+    };
+    const relay = await make([LOOPBACK], []);
+    const relayAddr = relay.getMultiaddrs()[0]!.toString();
+    // Behind a NAT in spirit: it is reachable only through its reservation on the relay.
+    const hidden = await make([`${relayAddr}/p2p-circuit`], [relayAddr]);
+    const circuit = await until(
+      () => hidden.getMultiaddrs().find((a) => a.toString().includes('/p2p-circuit')),
+      'a relayed address',
+    );
+    assert.ok(circuit.toString().startsWith(relayAddr));
+    const outside = await make([LOOPBACK], []);
+    const conn = await outside.dial(multiaddr(circuit.toString()));
+    assert.ok(conn.remotePeer.equals(hidden.peerId));
+    assert.ok(conn.remoteAddr.toString().includes('/p2p-circuit'), 'the connection is relayed');
+    const rtt = await (
+      outside as Libp2p<{ ping: { ping(p: unknown): Promise<number> } }>
+    ).services.ping.ping(hidden.peerId);
+    assert.ok(rtt >= 0, 'a protocol runs over the relayed connection');
+  });
+});
