@@ -1,22 +1,20 @@
 /**
- * core.cold-start: time from spawning `rum fullnode` to its API answering, with 10 groups and
+ * core.cold-start: time from spawning `rum fullnode` (as `npm start` does) to its API answering, with 10 groups and
  * 100k trxs stored. Baseline, same run: a bare `node -e` process start.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import pino from 'pino';
 import { ConfigSchema } from '../src/config/schema.ts';
 import { RumNode } from '../src/node.ts';
-import pino from 'pino';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { once } from 'node:events';
+import { startNodeProcess, TEST_PASSWORD, tempDir } from '../test/helpers/node-process.ts';
 import { report } from './lib.ts';
 
 const GROUPS = Number(process.env.BENCH_GROUPS ?? 10);
 const TRX = Number(process.env.BENCH_TRX ?? 100_000);
-const bin = fileURLToPath(new URL('../bin/rum.js', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'rum-bench-cold-'));
+const dir = tempDir('rum-bench-cold-');
 const args = {
   configDir: join(dir, 'config'),
   dataDir: join(dir, 'data'),
@@ -28,7 +26,7 @@ try {
   const node = await RumNode.open({
     config: ConfigSchema.parse(args),
     logger: pino({ level: 'warn' }),
-    keystorePassword: 'bench',
+    keystorePassword: TEST_PASSWORD,
   });
   await node.start();
   let committed = 0;
@@ -68,41 +66,13 @@ try {
   const times = [];
   for (let i = 0; i < 3; i++) {
     const t = performance.now();
-    const child = spawn(
-      process.execPath,
-      [
-        bin,
-        'fullnode',
-        '--apiport',
-        '0',
-        '--configdir',
-        args.configDir,
-        '--datadir',
-        args.dataDir,
-        '--keystoredir',
-        args.keystoreDir,
-        '--keystorepwd',
-        'bench',
-        '--loglevel',
-        'warn',
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    let out = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stdout.on('data', (d) => {
-        out += d;
-        const m = /API listening on (\S+)/.exec(out);
-        if (m) resolve(m[1]!);
-      });
-      child.once('exit', (code) => reject(new Error(`exited ${code}`)));
-    });
+    const n = await startNodeProcess({ dir, nodeArgs: ['--max-semi-space-size=16'] });
+    const url = n.url;
     const res = await fetch(`${url}/api/v1/groups`);
     const body = (await res.json()) as { groups: unknown[] };
     if (body.groups.length !== GROUPS) throw new Error('groups missing after restart');
     times.push(performance.now() - t);
-    child.kill('SIGTERM');
-    await once(child, 'exit');
+    await n.stop();
   }
   const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   report({

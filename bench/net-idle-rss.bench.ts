@@ -4,42 +4,18 @@
  * resident memory after it settles. Baseline, same run: the same process before it joined any
  * group.
  */
-import { once } from 'node:events';
 import { readFileSync, rmSync } from 'node:fs';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { dirFlags, RUM_BIN, tempDir } from '../test/helpers/node-process.ts';
+import { startNodeProcess, tempDir } from '../test/helpers/node-process.ts';
 import { report } from './lib.ts';
 
 const GROUPS = Number(process.env.BENCH_GROUPS ?? 100);
-const dir = tempDir('rum-bench-rss-');
-const child = spawn(
-  process.execPath,
-  [
-    '--max-semi-space-size=16',
-    RUM_BIN,
-    'fullnode',
-    '--apiport',
-    '0',
-    '--listen',
-    '/ip4/127.0.0.1/tcp/0',
-    ...dirFlags(dir),
-    '--keystorepwd',
-    'bench',
-    '--loglevel',
-    'warn',
-  ],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-let out = '';
-const url = await new Promise<string>((resolve, reject) => {
-  child.stdout.on('data', (d) => {
-    out += d;
-    const m = /API listening on (\S+)/.exec(out);
-    if (m) resolve(m[1]!);
-  });
-  child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+const n = await startNodeProcess({
+  dir: tempDir('rum-bench-rss-'),
+  args: ['--listen', '/ip4/127.0.0.1/tcp/0'],
+  nodeArgs: ['--max-semi-space-size=16'],
 });
+const url = n.url;
+const child = n.child;
 const rssMb = () => {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
   return Number(m![1]) / 1024;
@@ -63,6 +39,5 @@ for (let i = 0; i < GROUPS; i++) {
 await settle();
 const value = rssMb();
 report({ name: 'net.idle-rss', value, unit: 'MB', baseline, target: 250, groups: GROUPS });
-child.kill('SIGTERM');
-await once(child, 'exit');
-rmSync(join(dir), { recursive: true, force: true });
+await n.stop();
+rmSync(n.dir, { recursive: true, force: true });

@@ -42,6 +42,8 @@ export async function startNodeProcess(
     args?: string[];
     timeoutMs?: number;
     command?: 'fullnode' | 'bootstrapnode';
+    /** Flags for node itself, before the script (e.g. V8 options). */
+    nodeArgs?: string[];
   } = {},
 ): Promise<NodeProcess> {
   const dir = opts.dir ?? tempDir();
@@ -59,7 +61,9 @@ export async function startNodeProcess(
     'warn',
     ...(opts.args ?? []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   let out = '';
   child.stderr!.on('data', (d) => {

@@ -47,12 +47,24 @@ describe('circuit relay', () => {
   });
 
   it('connects over WebSockets when a node listens with /ws', async () => {
-    const server = await createP2PHost({ nodeKey: generatePrivateKey(), listen: ['/ip4/127.0.0.1/tcp/0/ws'], bootstrap: [], networkName: 'staten', role: 'full' });
+    const server = await createP2PHost({
+      nodeKey: generatePrivateKey(),
+      listen: ['/ip4/127.0.0.1/tcp/0/ws'],
+      bootstrap: [],
+      networkName: 'staten',
+      role: 'full',
+    });
     await server.start();
     hosts.push(server);
     const wsAddr = server.getMultiaddrs().find((a) => a.toString().includes('/ws'));
     assert.ok(wsAddr, 'a WebSocket listen address');
-    const client = await createP2PHost({ nodeKey: generatePrivateKey(), listen: [], bootstrap: [], networkName: 'staten', role: 'full' });
+    const client = await createP2PHost({
+      nodeKey: generatePrivateKey(),
+      listen: [],
+      bootstrap: [],
+      networkName: 'staten',
+      role: 'full',
+    });
     await client.start();
     hosts.push(client);
     const conn = await client.dial(wsAddr);
