@@ -29,7 +29,7 @@ async function threeProducers(nodes: Set<RumNode>) {
   const d = (await member([addr])).node;
   for (const n of [b, c, d]) nodes.add(n);
   const { groupId, seed } = await a.createGroup({
-    groupName: 'owner down',
+    groupName: 'producers',
     consensusType: 'poa',
     encryptionType: 'public',
     appKey: 'group_bbs',
@@ -53,34 +53,9 @@ describe('several producers', () => {
   });
 
   it('keeps producing with one producer down and never forks', async () => {
-    const a = (await member([])).node;
-    nodes.add(a);
-    const addr = a.p2p.getMultiaddrs()[0]!.toString();
-    const b = (await member([addr])).node;
-    const cOpened = await member([addr]);
-    let c = cOpened.node;
-    const d = (await member([addr])).node;
-    for (const n of [b, c, d]) nodes.add(n);
-    const { groupId, seed } = await a.createGroup({
-      groupName: 'producers',
-      consensusType: 'poa',
-      encryptionType: 'public',
-      appKey: 'group_bbs',
-    });
-    for (const n of [b, c, d]) await n.joinGroup(seed);
-    await b.announce(groupId, 'add', 'B produces', 'producer');
-    await c.announce(groupId, 'add', 'C produces', 'producer');
-    const bKey = b.group(groupId).userPubkey;
-    const cKey = c.group(groupId).userPubkey;
-    await until(
-      () => a.store.getAnnounce(groupId, 1, bKey) && a.store.getAnnounce(groupId, 1, cKey),
-      'the producer announcements on A',
-    );
-    await a.updateProducers(groupId, [bKey, cKey], 'add', 'three producers');
-    await until(
-      () => [a, b, c, d].every((n) => n.group(groupId).producers.length === 3),
-      'every node to see three producers',
-    );
+    const { a, b, c: firstC, d, groupId, addr } = await threeProducers(nodes);
+    let c = firstC;
+    const cDir = dirname(c.config.dataDir);
     const setAt = a.group(groupId).head.blockId;
 
     const posted: string[] = [];
@@ -108,7 +83,7 @@ describe('several producers', () => {
     assert.ok(a.group(groupId).head.blockId > headBefore, 'the chain kept growing');
 
     // C comes back and catches up.
-    c = (await member([addr], cOpened.dir)).node;
+    c = (await member([addr], cDir)).node;
     nodes.add(c);
     for (let i = 25; i < 30; i++) await post([a, b, d][i % 3]!, i);
     const all = [a, b, c, d];
