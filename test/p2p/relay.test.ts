@@ -44,6 +44,14 @@ describe('circuit relay', () => {
       outside as Libp2p<{ ping: { ping(p: unknown): Promise<number> } }>
     ).services.ping.ping(hidden.peerId);
     assert.ok(rtt >= 0, 'a protocol runs over the relayed connection');
+    // The relayed peer offers hole punching and NAT detection to upgrade such connections.
+    const protocols = await until(async () => {
+      const p = (await outside.peerStore.get(hidden.peerId)).protocols;
+      return p.length > 0 ? p : null;
+    }, 'the relayed peer to be identified');
+    assert.ok(protocols.includes('/libp2p/dcutr'), `DCUtR offered: ${protocols.join(' ')}`);
+    assert.ok(protocols.includes('/libp2p/autonat/1.0.0'), 'AutoNAT offered');
+    assert.ok(protocols.includes('/libp2p/circuit/relay/0.2.0/hop'), 'every node can relay');
   });
 
   it('connects over WebSockets when a node listens with /ws', async () => {
