@@ -20,13 +20,8 @@ export async function startFullnode(
   log: Logger,
   keystore?: Promise<Keystore>,
 ): Promise<RunningNode> {
+  // A password generated on first start was announced by the caller (src/cli/main.ts).
   const pw = resolveKeystorePassword(config);
-  if (pw.source === 'generated') {
-    log.warn(
-      { file: pw.file },
-      'no keystore password given: generated one and saved it in this file',
-    );
-  }
   const node = await RumNode.open({
     config,
     logger: log,

@@ -107,9 +107,16 @@ async function main(argv: string[]): Promise<number> {
       const signalled = catchStopSignals();
       // The keystore's scrypt runs on the thread pool while the node's modules load.
       const { openKeystore } = await import('../crypto/keystore.ts');
-      const keystore = openKeystore(config.keystoreDir, resolveKeystorePassword(config).password);
+      const pw = resolveKeystorePassword(config);
+      const keystore = openKeystore(config.keystoreDir, pw.password);
       keystore.catch(() => {}); // awaited (and reported) by startFullnode
       const log = await makeLogger(config);
+      if (pw.source === 'generated') {
+        log.warn(
+          { file: pw.file },
+          'no keystore password given: generated one and saved it in this file',
+        );
+      }
       const { startFullnode } = await import('./fullnode.ts');
       const running = await startFullnode(config, log, keystore);
       log.info({ url: running.url, peerId: running.node.peerId }, 'API ready');

@@ -1,8 +1,8 @@
 // The command line: help for every command, wrong or missing values named in the error, a wrong
 // keystore password is an error and not a new key.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { dirFlags, RUM_BIN, startNodeProcess, tempDir } from '../helpers/node-process.ts';
@@ -72,5 +72,34 @@ describe('rum command line', () => {
     assert.equal(r.code, 1, r.err);
     assert.match(r.err, /wrong keystore password/);
     assert.deepEqual(readdirSync(join(dir, 'keystore')).sort(), before);
+  });
+
+  it('starts with no password flag on the default directories, generating one once', async () => {
+    const cwd = tempDir('rum-defaults-');
+    const start = async () => {
+      const child = spawn(process.execPath, [RUM_BIN, 'fullnode', '--apiport', '0'], {
+        cwd,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
+      for (let i = 0; i < 200 && !out.includes('API listening'); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      child.kill('SIGTERM');
+      const code = await new Promise((r) => child.once('exit', r));
+      return { out, code };
+    };
+    const first = await start();
+    assert.match(first.out, /API listening on http:\/\/127\.0\.0\.1:\d+/);
+    assert.match(first.out, /no keystore password given: generated one/);
+    assert.equal(first.code, 0);
+    const file = join(cwd, 'config', 'peer_keystore_password');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    for (const d of ['data', 'keystore']) assert.ok(existsSync(join(cwd, d)), `./${d} created`);
+    const second = await start();
+    assert.match(second.out, /API listening/);
+    assert.doesNotMatch(second.out, /generated one/, 'the saved password is reused');
   });
 });
