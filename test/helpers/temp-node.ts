@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { ConfigSchema, type ConfigInput } from '../../src/config/schema.ts';
 import { RumNode } from '../../src/node.ts';
+import { TEST_PASSWORD } from './node-process.ts';
 
 export async function openTempNode(
   config: ConfigInput = {},
@@ -18,7 +19,7 @@ export async function openTempNode(
       ...config,
     }),
     logger: pino({ level: 'silent' }),
-    keystorePassword: 'test',
+    keystorePassword: TEST_PASSWORD,
     keystoreScryptN: 1 << 10,
   });
   return { node, dir };
