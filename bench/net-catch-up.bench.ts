@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import { LOOPBACK } from '../test/helpers/net.ts';
-import { startNodeProcess, TEST_PASSWORD, tempDir } from '../test/helpers/node-process.ts';
+import { startNodeProcess, tempDir } from '../test/helpers/node-process.ts';
 import { openTempNode } from '../test/helpers/temp-node.ts';
 import { report } from './lib.ts';
 
@@ -17,7 +17,12 @@ const N = Number(process.env.BENCH_TRX ?? 100_000);
 const dir = tempDir('rum-bench-catchup-');
 const filler = (await openTempNode({}, dir)).node;
 await filler.start();
-const { groupId, seed } = await filler.createGroup({ groupName: 'catch-up', consensusType: 'poa', encryptionType: 'public', appKey: 'group_bbs' });
+const { groupId, seed } = await filler.createGroup({
+  groupName: 'catch-up',
+  consensusType: 'poa',
+  encryptionType: 'public',
+  appKey: 'group_bbs',
+});
 let committed = 0;
 filler.events.on('committed', (e) => {
   committed += e.trxs.length;
@@ -26,7 +31,10 @@ let t = performance.now();
 for (let i = 0; i < N; i += 500) {
   await filler.postContentBatch(
     groupId,
-    Array.from({ length: Math.min(500, N - i) }, (_, j) => ({ type: 'Note', content: `note ${i + j} of the catch-up benchmark` })),
+    Array.from({ length: Math.min(500, N - i) }, (_, j) => ({
+      type: 'Note',
+      content: `note ${i + j} of the catch-up benchmark`,
+    })),
   );
   await new Promise((r) => setImmediate(r));
 }
@@ -36,8 +44,13 @@ const head = filler.group(groupId).head;
 await filler.stop();
 
 // A serves the group from its own process; D syncs it here.
-const a = await startNodeProcess({ dir, args: ['--listen', LOOPBACK], nodeArgs: ['--max-semi-space-size=16'] });
-const aAddr = ((await (await fetch(`${a.url}/api/v1/network`)).json()) as { addrs: string[] }).addrs[0]!;
+const a = await startNodeProcess({
+  dir,
+  args: ['--listen', LOOPBACK],
+  nodeArgs: ['--max-semi-space-size=16'],
+});
+const aAddr = ((await (await fetch(`${a.url}/api/v1/network`)).json()) as { addrs: string[] })
+  .addrs[0]!;
 const d = (await openTempNode({ listen: [LOOPBACK], peers: [aAddr] })).node;
 await d.start();
 while (d.p2p.getConnections().length === 0) await new Promise((r) => setTimeout(r, 20));
@@ -45,8 +58,17 @@ t = performance.now();
 const g = await d.joinGroup(seed);
 while (g.head.blockId < head.blockId) await new Promise((r) => setTimeout(r, 20));
 const seconds = (performance.now() - t) / 1000;
-if (Buffer.compare(Buffer.from(g.head.hash), Buffer.from(head.hash)) !== 0) throw new Error('different head');
-report({ name: 'net.catch-up', value: N / seconds, unit: 'trx/s', baseline, target: 5000, trx: N, blocks: head.blockId });
+if (Buffer.compare(Buffer.from(g.head.hash), Buffer.from(head.hash)) !== 0)
+  throw new Error('different head');
+report({
+  name: 'net.catch-up',
+  value: N / seconds,
+  unit: 'trx/s',
+  baseline,
+  target: 5000,
+  trx: N,
+  blocks: head.blockId,
+});
 await d.stop();
 await a.stop();
 rmSync(dir, { recursive: true, force: true });

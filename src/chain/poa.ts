@@ -40,6 +40,13 @@ export interface ProducerNet {
   publishFinal(block: Block): void;
 }
 
+/** Where a producer's signatures per height are kept, so they survive a restart. */
+export interface VoteRecord {
+  /** Binds this producer to `hash` at `height` unless bound before; returns the bound hash. */
+  bind(height: number, hash: string): string;
+  at(height: number): string | undefined;
+}
+
 export interface MultiProducerInit {
   roundTimeoutMs: number;
   tickMs: number;
@@ -61,8 +68,8 @@ export class MultiProducer {
   private readonly net: ProducerNet;
   private readonly signKey: Uint8Array;
   private readonly opts: MultiProducerInit;
-  /** The hash this producer signed at each height: it never signs two blocks at one height. */
-  private readonly votedAt = new Map<number, string>();
+  /** The hash this producer signed at each height (persisted): never two blocks at one height. */
+  private readonly votes: VoteRecord;
   private readonly candidates = new Map<string, Candidate>();
   private readonly earlyVotes = new Map<string, Vote[]>();
   private height = -1;
@@ -72,8 +79,15 @@ export class MultiProducer {
   private timer: NodeJS.Timeout | null = null;
   private busy = false;
 
-  constructor(g: GroupChain, net: ProducerNet, signKey: Uint8Array, opts: MultiProducerInit) {
+  constructor(
+    g: GroupChain,
+    net: ProducerNet,
+    signKey: Uint8Array,
+    votes: VoteRecord,
+    opts: MultiProducerInit,
+  ) {
     this.g = g;
+    this.votes = votes;
     this.net = net;
     this.signKey = signKey;
     this.opts = opts;
@@ -101,7 +115,6 @@ export class MultiProducer {
       this.roundStarted = Date.now();
       this.proposedInRound = -1;
       this.candidates.clear();
-      for (const k of this.votedAt.keys()) if (k < h) this.votedAt.delete(k);
       for (const [k, votes] of this.earlyVotes)
         if (votes.every((v) => v.BlockId < h)) this.earlyVotes.delete(k);
     }
@@ -140,16 +153,16 @@ export class MultiProducer {
   }
 
   private async propose(h: number): Promise<void> {
-    const locked = this.votedAt.get(h);
+    const locked = this.votes.at(h);
     let c = locked ? this.candidates.get(locked) : undefined;
     if (!c) {
       if (locked) return; // signed a block we no longer hold; wait for it to become final elsewhere
       const block = await this.g.buildCandidate();
       if (!block) return;
-      c = { block, signers: new Map([[this.me(), block.ProducerSign]]) };
       const key = toHex(block.BlockHash);
+      if (this.votes.bind(h, key) !== key) return; // bound at this height meanwhile
+      c = { block, signers: new Map([[this.me(), block.ProducerSign]]) };
       this.candidates.set(key, c);
-      this.votedAt.set(h, key);
       this.absorbEarlyVotes(key, c);
     }
     this.net.sendProposal(this.withWitnesses(c));
@@ -191,8 +204,7 @@ export class MultiProducer {
         Sign: w.Sign,
       });
     }
-    if (!this.votedAt.has(h)) {
-      this.votedAt.set(h, key);
+    if (!c.signers.has(this.me()) && this.votes.bind(h, key) === key) {
       const vote: Vote = {
         GroupId: block.GroupId,
         BlockId: h,

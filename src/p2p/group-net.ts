@@ -344,6 +344,10 @@ export class GroupNetwork {
         },
         this.c.signKeyOf(g.groupId),
         {
+          bind: (h, hash) => this.c.store.bindVote(g.groupId, h, hash),
+          at: (h) => this.c.store.voteAt(g.groupId, h),
+        },
+        {
           roundTimeoutMs: this.c.limits.producerRoundTimeoutMs,
           tickMs: Math.max(20, this.c.limits.blockIntervalMs),
           onError: (m) => this.c.log.debug({ groupId: g.groupId }, m),

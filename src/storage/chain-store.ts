@@ -21,6 +21,7 @@ import {
   apiTokens,
   groupUsers,
   producers,
+  producerVotes,
   appConfigs,
   blocks,
   contents,
@@ -679,6 +680,36 @@ export class ChainStore {
       .where(eq(producers.groupId, groupId))
       .orderBy(asc(producers.producerPubkey))
       .all();
+  }
+
+  /**
+   * Records that this node signs `hash` at a height; returns the hash it is bound to there
+   * (the one given, or an earlier one, in which case it must not sign).
+   */
+  bindVote(groupId: string, blockId: number, hash: string): string {
+    this.db
+      .insert(producerVotes)
+      .values({ groupId, blockId, blockHash: hash })
+      .onConflictDoNothing()
+      .run();
+    const row = this.db
+      .select({ h: producerVotes.blockHash })
+      .from(producerVotes)
+      .where(and(eq(producerVotes.groupId, groupId), eq(producerVotes.blockId, blockId)))
+      .get();
+    this.db
+      .delete(producerVotes)
+      .where(and(eq(producerVotes.groupId, groupId), lt(producerVotes.blockId, blockId - 1000)))
+      .run();
+    return row?.h ?? hash;
+  }
+
+  voteAt(groupId: string, blockId: number): string | undefined {
+    return this.db
+      .select({ h: producerVotes.blockHash })
+      .from(producerVotes)
+      .where(and(eq(producerVotes.groupId, groupId), eq(producerVotes.blockId, blockId)))
+      .get()?.h;
   }
 
   // ---- announced and approved users ----

@@ -211,3 +211,17 @@ export const producers = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.groupId, t.producerPubkey] })],
 );
+
+/**
+ * The block hash this node signed at each height as a producer, written before the signature
+ * leaves the node: a producer that restarts never signs a second block at the same height.
+ */
+export const producerVotes = sqliteTable(
+  'producer_votes',
+  {
+    groupId: text('group_id').notNull(),
+    blockId: integer('block_id').notNull(),
+    blockHash: text('block_hash').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.groupId, t.blockId] })],
+);

@@ -8,7 +8,13 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../../src/api/server.ts';
 import { TokenService } from '../../src/api/tokens.ts';
-import { dirFlags, RUM_BIN, startNodeProcess, TEST_PASSWORD, tempDir } from '../helpers/node-process.ts';
+import {
+  dirFlags,
+  RUM_BIN,
+  startNodeProcess,
+  TEST_PASSWORD,
+  tempDir,
+} from '../helpers/node-process.ts';
 import { openTempNode } from '../helpers/temp-node.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON responses.
@@ -34,7 +40,17 @@ describe('API authorization on a non-loopback bind', () => {
     const dirs = dirFlags(dir);
     chainToken = execFileSync(
       process.execPath,
-      [RUM_BIN, 'token', '--role', 'chain', '--name', 'admin', '--keystorepwd', TEST_PASSWORD, ...dirs],
+      [
+        RUM_BIN,
+        'token',
+        '--role',
+        'chain',
+        '--name',
+        'admin',
+        '--keystorepwd',
+        TEST_PASSWORD,
+        ...dirs,
+      ],
       {
         encoding: 'utf8',
       },
