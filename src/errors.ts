@@ -11,10 +11,6 @@ export class NotFoundError extends RumError {
   override name = 'NotFoundError';
   override readonly status: number = 404;
 }
-export class ForbiddenError extends RumError {
-  override name = 'ForbiddenError';
-  override readonly status: number = 403;
-}
 export class UnauthorizedError extends RumError {
   override name = 'UnauthorizedError';
   override readonly status: number = 401;

@@ -147,35 +147,6 @@ export const PackageDesc: MessageDesc = {
   ],
 };
 
-export const ReqBlockDesc: MessageDesc = {
-  name: 'ReqBlock',
-  fields: [
-    { no: 1, name: 'GroupId', kind: 'string' },
-    { no: 2, name: 'FromBlock', kind: 'uint53' },
-    { no: 3, name: 'BlksRequested', kind: 'int32' },
-    { no: 4, name: 'ReqPubkey', kind: 'string' },
-  ],
-};
-
-export const BlocksBundleDesc: MessageDesc = {
-  name: 'BlocksBundle',
-  fields: [{ no: 1, name: 'Blocks', kind: 'message', repeated: true, message: () => BlockDesc }],
-};
-
-export const ReqBlockRespDesc: MessageDesc = {
-  name: 'ReqBlockResp',
-  fields: [
-    { no: 1, name: 'GroupId', kind: 'string' },
-    { no: 2, name: 'RequesterPubkey', kind: 'string' },
-    { no: 3, name: 'ProviderPubkey', kind: 'string' },
-    { no: 4, name: 'Result', kind: 'enum' },
-    { no: 5, name: 'FromBlock', kind: 'uint53' },
-    { no: 6, name: 'BlksRequested', kind: 'int32' },
-    { no: 7, name: 'BlksProvided', kind: 'int32' },
-    { no: 8, name: 'Blocks', kind: 'message', message: () => BlocksBundleDesc },
-  ],
-};
-
 export interface ProducerItem {
   GroupId: string;
   ProducerPubkey: string;
@@ -337,14 +308,6 @@ export const AppConfigItemDesc: MessageDesc = {
 export const HBTrxBundleDesc: MessageDesc = {
   name: 'HBTrxBundle',
   fields: [{ no: 1, name: 'Trxs', kind: 'message', repeated: true, message: () => TrxDesc }],
-};
-
-export const RumDataMsgDesc: MessageDesc = {
-  name: 'RumDataMsg',
-  fields: [
-    { no: 1, name: 'MsgType', kind: 'enum' },
-    { no: 2, name: 'DataPackage', kind: 'message', message: () => PackageDesc },
-  ],
 };
 
 export const encodeTrx = (t: Trx): Uint8Array => encodeMessage(TrxDesc, t);

@@ -9,7 +9,6 @@
  * never both gather a majority. Turns: the proposer for height h in round r is the (h + r)-th
  * producer of the set sorted by key; a round ends when no block became final in time.
  */
-import { bytesEqual } from '../crypto/encoding.ts';
 import { pubkeyBytesUnchecked } from '../crypto/keys.ts';
 import { verifyDigest } from '../crypto/sign.ts';
 import type { Block } from './pb.ts';
@@ -54,8 +53,4 @@ export function checkFinality(block: Block, set: readonly string[]): Check {
     };
   }
   return { ok: true };
-}
-
-export function sameBlock(a: Block, b: Block): boolean {
-  return a.BlockId === b.BlockId && bytesEqual(a.BlockHash, b.BlockHash);
 }

@@ -15,12 +15,6 @@ export async function generateAgeKeyPair(): Promise<AgeKeyPair> {
   return { identity, recipient: await identityToRecipient(identity) };
 }
 
-const RECIPIENT_RE = /^age1[02-9ac-hj-np-z]{58}$/;
-
-export function isAgeRecipient(text: string): boolean {
-  return RECIPIENT_RE.test(text);
-}
-
 export async function sealTo(
   recipients: readonly string[],
   plain: Uint8Array,

@@ -59,11 +59,6 @@ export function signDigest(digest: Uint8Array, priv: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Signs sha256(message); returns the 65-byte R ‖ S ‖ V signature. */
-export function signMessage(message: Uint8Array, priv: Uint8Array): Uint8Array {
-  return signDigest(sha256(message), priv);
-}
-
 function isLowS(rs: Uint8Array): boolean {
   let s = 0n;
   for (let i = 32; i < 64; i++) s = (s << 8n) | BigInt(rs[i]!);
@@ -94,10 +89,6 @@ export function verifyDigest(pub: Uint8Array, digest: Uint8Array, sig: Uint8Arra
   } catch {
     return false;
   }
-}
-
-export function verifyMessage(pub: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
-  return verifyDigest(pub, sha256(message), sig);
 }
 
 /** SHA-256 (quorum's localcrypto.Hash), through OpenSSL. */

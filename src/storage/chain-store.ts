@@ -5,14 +5,7 @@
  */
 import { and, asc, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
 import type { Effect } from '../chain/apply.ts';
-import {
-  type Block,
-  decodeTrx,
-  encodeTrx,
-  type Trx,
-  type Witness,
-  WitnessListDesc,
-} from '../chain/pb.ts';
+import { type Block, decodeTrx, type Trx, type Witness, WitnessListDesc } from '../chain/pb.ts';
 import { decodeMessage, encodeMessage } from '../chain/protobuf.ts';
 import { emptyRules, type GroupRules } from '../chain/rules.ts';
 import type { Db } from './db.ts';
@@ -481,15 +474,6 @@ export class ChainStore {
     return row?.top ?? 0;
   }
 
-  blockCount(groupId: string): number {
-    const row = this.db
-      .select({ n: sql<number>`count(*)` })
-      .from(blocks)
-      .where(eq(blocks.groupId, groupId))
-      .get();
-    return row?.n ?? 0;
-  }
-
   /** Streams committed blocks of a group in order (for replay). */
   *iterateBlocks(groupId: string, fromBlockId = 0): Generator<Block> {
     let next = fromBlockId;
@@ -556,16 +540,6 @@ export class ChainStore {
         .where(and(eq(pendingTrxs.groupId, groupId), inArray(pendingTrxs.trxId, part)))
         .run();
     }
-  }
-
-  isPending(groupId: string, trxId: string): boolean {
-    return (
-      this.db
-        .select({ trxId: pendingTrxs.trxId })
-        .from(pendingTrxs)
-        .where(and(eq(pendingTrxs.groupId, groupId), eq(pendingTrxs.trxId, trxId)))
-        .get() !== undefined
-    );
   }
 
   // ---- content index ----
@@ -771,9 +745,4 @@ export class ChainStore {
         .changes > 0
     );
   }
-  deleteExpiredTokens(nowSeconds: number): void {
-    this.db.delete(apiTokens).where(lt(apiTokens.expiresAt, nowSeconds)).run();
-  }
 }
-
-export { encodeTrx };
