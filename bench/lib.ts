@@ -1,10 +1,8 @@
 /** Helpers for benchmarks: timing, the JSON result line, a throwaway node. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
-import { ConfigSchema, type ConfigInput } from '../src/config/schema.ts';
-import { RumNode } from '../src/node.ts';
+import { rmSync } from 'node:fs';
+import type { ConfigInput } from '../src/config/schema.ts';
+import type { RumNode } from '../src/node.ts';
+import { openTempNode } from '../test/helpers/temp-node.ts';
 
 export interface Result {
   name: string;
@@ -42,18 +40,7 @@ export async function withTempNode<T>(
   fn: (node: RumNode, dir: string) => Promise<T>,
   config: ConfigInput = {},
 ): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), 'rum-bench-'));
-  const node = await RumNode.open({
-    config: ConfigSchema.parse({
-      configDir: join(dir, 'config'),
-      dataDir: join(dir, 'data'),
-      keystoreDir: join(dir, 'keystore'),
-      ...config,
-    }),
-    logger: pino({ level: 'warn' }),
-    keystorePassword: 'bench',
-    keystoreScryptN: 1 << 10,
-  });
+  const { node, dir } = await openTempNode(config);
   try {
     await node.start();
     return await fn(node, dir);

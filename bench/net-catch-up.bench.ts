@@ -6,7 +6,7 @@
  */
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
-import { LOOPBACK } from '../test/helpers/net.ts';
+import { LOOPBACK, startMember } from '../test/helpers/net.ts';
 import { startNodeProcess, tempDir } from '../test/helpers/node-process.ts';
 import { openTempNode } from '../test/helpers/temp-node.ts';
 import { report } from './lib.ts';
@@ -51,8 +51,7 @@ const a = await startNodeProcess({
 });
 const aAddr = ((await (await fetch(`${a.url}/api/v1/network`)).json()) as { addrs: string[] })
   .addrs[0]!;
-const d = (await openTempNode({ listen: [LOOPBACK], peers: [aAddr] })).node;
-await d.start();
+const d = (await startMember([aAddr], undefined, {})).node;
 while (d.p2p.getConnections().length === 0) await new Promise((r) => setTimeout(r, 20));
 t = performance.now();
 const g = await d.joinGroup(seed);

@@ -4,18 +4,15 @@
  * the same measure on A itself (post to local commit).
  */
 import type { RumNode } from '../src/node.ts';
-import { LOOPBACK } from '../test/helpers/net.ts';
-import { openTempNode } from '../test/helpers/temp-node.ts';
+import { startMember } from '../test/helpers/net.ts';
 import { report } from './lib.ts';
 
 const RATE = Number(process.env.BENCH_RATE ?? 100);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 
-async function node(peers: string[]): Promise<RumNode> {
-  const { node } = await openTempNode({ listen: [LOOPBACK], peers });
-  await node.start();
-  return node;
-}
+// Default limits ({}): the production block interval, not the tests' fast timers.
+const node = async (peers: string[]): Promise<RumNode> =>
+  (await startMember(peers, undefined, {})).node;
 
 const a = await node([]);
 const addr = a.p2p.getMultiaddrs()[0]!.toString();

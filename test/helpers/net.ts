@@ -1,5 +1,6 @@
 /** Several real nodes in one process, each with its own libp2p host on loopback. */
 import pino from 'pino';
+import type { ConfigInput } from '../../src/config/schema.ts';
 import { createP2PHost } from '../../src/p2p/host.ts';
 import { generatePrivateKey } from '../../src/crypto/keys.ts';
 import type { RumNode } from '../../src/node.ts';
@@ -26,14 +27,13 @@ export async function startBootstrap() {
   return { host, addr: host.getMultiaddrs()[0]!.toString() };
 }
 
+/** A started node listening on loopback; `limits` default to the fast test timers ({} = defaults). */
 export async function startMember(
   bootstrap: string[],
   dir?: string,
+  limits: ConfigInput['limits'] = NET_TEST_LIMITS,
 ): Promise<{ node: RumNode; dir: string }> {
-  const opened = await openTempNode(
-    { listen: [LOOPBACK], peers: bootstrap, limits: NET_TEST_LIMITS },
-    dir,
-  );
+  const opened = await openTempNode({ listen: [LOOPBACK], peers: bootstrap, limits }, dir);
   await opened.node.start();
   return opened;
 }

@@ -8,16 +8,11 @@ import { after, describe, it } from 'node:test';
 import { checkFinality, signersOf } from '../../src/chain/producers.ts';
 import { toHex } from '../../src/crypto/encoding.ts';
 import type { RumNode } from '../../src/node.ts';
-import { LOOPBACK, NET_TEST_LIMITS, until } from '../helpers/net.ts';
-import { openTempNode } from '../helpers/temp-node.ts';
+import { NET_TEST_LIMITS, startMember, until } from '../helpers/net.ts';
 
 const LIMITS = { ...NET_TEST_LIMITS, producerRoundTimeoutMs: 1000 };
 
-async function member(peers: string[], dir?: string) {
-  const opened = await openTempNode({ listen: [LOOPBACK], peers, limits: LIMITS }, dir);
-  await opened.node.start();
-  return opened;
-}
+const member = (peers: string[], dir?: string) => startMember(peers, dir, LIMITS);
 
 async function threeProducers(nodes: Set<RumNode>) {
   const a = (await member([])).node;

@@ -13,7 +13,6 @@ import { decodeMessage, encodeMessage } from '../../src/chain/protobuf.ts';
 import { SYNC_PROTOCOL, SyncHeaderDesc, SyncRequestDesc } from '../../src/p2p/sync.ts';
 import { userChannel } from '../../src/p2p/wire.ts';
 import { LOOPBACK, NET_TEST_LIMITS, startMember, until } from '../helpers/net.ts';
-import { openTempNode } from '../helpers/temp-node.ts';
 
 describe('block sync', () => {
   const nodes: RumNode[] = [];
@@ -42,13 +41,11 @@ describe('block sync', () => {
     assert.ok(head.blockId >= 11, 'more than 8 MiB of blocks');
 
     // Small batches so that the SYNCING state lasts long enough to be seen.
-    const { node: d } = await openTempNode({
-      listen: [LOOPBACK],
-      peers: [a.p2p.getMultiaddrs()[0]!.toString()],
-      limits: { ...NET_TEST_LIMITS, syncBatchBlocks: 2 },
+    const { node: d } = await startMember([a.p2p.getMultiaddrs()[0]!.toString()], undefined, {
+      ...NET_TEST_LIMITS,
+      syncBatchBlocks: 2,
     });
     nodes.push(d);
-    await d.start();
     const g = await d.joinGroup(seed);
     const statuses = new Set<string>();
     let sawProgress = false;
@@ -148,13 +145,15 @@ describe('sync with a peer that vanishes mid-answer', () => {
       userChannel(groupId),
     );
 
-    const { node: d } = await openTempNode({
-      listen: [LOOPBACK],
-      peers: [aAddr, mallory.getMultiaddrs()[0]!.toString()],
-      limits: { ...NET_TEST_LIMITS, syncBatchBlocks: 1 },
-    });
+    const { node: d } = await startMember(
+      [aAddr, mallory.getMultiaddrs()[0]!.toString()],
+      undefined,
+      {
+        ...NET_TEST_LIMITS,
+        syncBatchBlocks: 1,
+      },
+    );
     nodes.push(d);
-    await d.start();
     await until(
       () =>
         d.p2p.getConnections(mallory.peerId).length > 0 &&

@@ -12,12 +12,8 @@ export const groupParams = {
   properties: { group_id: uuid },
   additionalProperties: false,
 } as const;
-export const groupIdBody = {
-  type: 'object',
-  required: ['group_id'],
-  properties: { group_id: uuid },
-  additionalProperties: false,
-} as const;
+/** The same object, as a request body ({"group_id": …}). */
+export const groupIdBody = groupParams;
 export const memo = { type: 'string', maxLength: 1024, default: '' } as const;
 
 /** Sends JSON that may hold bigint values (written as exact integers, as Go does). */
