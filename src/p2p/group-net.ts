@@ -22,6 +22,7 @@ import { type SyncProgress, syncProgress } from './progress.ts';
 import { handleSyncStream, requestBlocks, SYNC_PROTOCOL } from './sync.ts';
 import {
   decodePackage,
+  type Envelope,
   encodeBlockPackage,
   encodeProposalPackage,
   encodeTrxPackages,
@@ -71,6 +72,8 @@ export class GroupNetwork {
   private readonly future = new Map<string, Map<number, Block>>();
   private readonly bestSeen = new Map<string, number>();
   private readonly producersOf = new Map<string, MultiProducer>();
+  /** Packages decoded by the validator, by message data, for the message handler. */
+  private readonly validated = new WeakMap<Uint8Array, Envelope>();
   private timers: NodeJS.Timeout[] = [];
   private running = false;
 
@@ -242,12 +245,13 @@ export class GroupNetwork {
     const gid = groupOfTopic(msg.topic);
     const g = gid ? this.c.group(gid) : undefined;
     if (!g) return TopicValidatorResult.Ignore;
-    let env: ReturnType<typeof decodePackage>;
+    let env: Envelope;
     try {
       env = decodePackage(msg.data, this.c.limits);
     } catch {
       return TopicValidatorResult.Reject;
     }
+    this.validated.set(msg.data, env);
     if (env.kind === 'trxs') {
       const now = nowNs();
       let fresh = 0;
@@ -301,11 +305,14 @@ export class GroupNetwork {
     const gid = groupOfTopic(msg.topic);
     const g = gid ? this.c.group(gid) : undefined;
     if (!g) return;
-    let env: ReturnType<typeof decodePackage>;
-    try {
-      env = decodePackage(msg.data, this.c.limits);
-    } catch {
-      return;
+    // gossipsub hands the handler the message it validated: reuse what the validator decoded.
+    let env = this.validated.get(msg.data);
+    if (!env) {
+      try {
+        env = decodePackage(msg.data, this.c.limits);
+      } catch {
+        return;
+      }
     }
     if (env.kind === 'trxs') {
       if (!g.isProducer) return;
