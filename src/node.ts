@@ -153,6 +153,7 @@ export class RumNode {
       bootstrap: config.peers,
       networkName: config.networkName,
       role: 'full',
+      autoRelay: config.autoRelay,
     });
     const db = openDatabase(join(config.dataDir, config.peerName, 'rum.db'));
     const node = new RumNode(

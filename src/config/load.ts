@@ -37,6 +37,11 @@ export const FULLNODE_FLAGS = {
     key: 'peers',
     help: 'bootstrap peer multiaddr (repeatable)',
   },
+  autorelay: {
+    type: 'string',
+    key: 'autoRelay',
+    help: 'true|false: keep a relay reservation for when behind a NAT (default true)',
+  },
   loglevel: {
     type: 'string',
     key: 'logLevel',
@@ -81,6 +86,12 @@ function splitList(values: string[]): string[] {
 function parsePort(flag: string, value: string): number {
   if (!/^\d+$/.test(value)) throw new ConfigError(`--${flag}: "${value}" is not a port number`);
   return Number(value);
+}
+
+function parseBool(flag: string, value: string): boolean {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new ConfigError(`--${flag}: "${value}" is not true or false`);
 }
 
 function describeIssues(err: z.ZodError, sourceOf: (path: string) => string): string {
@@ -142,6 +153,7 @@ export function loadConfig(
     let value: unknown = v;
     if (f.multiple) value = splitList(v as string[]);
     if (f.key === 'apiPort') value = parsePort(name, v as string);
+    if (f.key === 'autoRelay') value = parseBool(name, v as string);
     input[f.key] = value;
     source.set(f.key, `--${name}`);
   }

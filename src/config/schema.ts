@@ -25,6 +25,10 @@ export const ConfigSchema = z
     apiPort: port.default(8000).describe('port of the HTTP API (0 picks a free one)'),
     listen: z.array(z.string()).default([]).describe('libp2p listen multiaddrs'),
     peers: z.array(z.string()).default([]).describe('bootstrap peer multiaddrs'),
+    autoRelay: z
+      .boolean()
+      .default(true)
+      .describe('hold a circuit relay reservation, so peers can reach this node behind a NAT'),
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info'),

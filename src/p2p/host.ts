@@ -1,8 +1,14 @@
 /**
  * The libp2p host of a node: TCP and WebSockets, Noise, Yamux, identify, ping, a Kademlia DHT in
  * server mode under quorum's protocol prefix (/quorum/<network>/kad/1.0.0), circuit relay v2
- * (client and server: any node can relay), and the bootstrap peers from --peer. The peer id comes from
- * the node's `default` keystore key, so it is stable across restarts.
+ * (client and server: any node can relay), AutoNAT, DCUtR, and the bootstrap peers from --peer.
+ * The peer id comes from the node's `default` keystore key, so it is stable across restarts.
+ *
+ * Behind a NAT (docs/protocol.md, "NAT traversal"): AutoNAT asks peers to dial an address back
+ * before the node advertises it, so a node behind a NAT never advertises an address nobody can
+ * reach; with `autoRelay` a full node holds a reservation on a relay and advertises the relayed
+ * address; a peer that reaches it through the relay is then upgraded to a direct connection by
+ * DCUtR when either side has a public address.
  */
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
@@ -30,7 +36,12 @@ export interface P2PHostInit {
   bootstrap: string[];
   networkName: string;
   role: 'full' | 'bootstrap';
+  /** Listen on /p2p-circuit: hold a reservation on a relay among the connected peers. */
+  autoRelay?: boolean;
 }
+
+/** Reservations a bootstrap node keeps for peers behind NAT (libp2p's default is 15). */
+const BOOTSTRAP_MAX_RESERVATIONS = 256;
 
 export class P2PConfigError extends Error {
   override name = 'P2PConfigError';
@@ -51,6 +62,38 @@ export function checkMultiaddrs(flag: string, addrs: string[], needPeerId: boole
   }
 }
 
+type AutoNATComponents = Parameters<ReturnType<typeof autoNAT>>[0];
+
+/**
+ * AutoNAT v1 (the version quorum's peers speak) from @libp2p/autonat, with its dial-back forced
+ * onto a new connection. The library asks the connection manager for a connection to the address
+ * it is to test, and closes whatever it gets. When the asking peer is already connected at that
+ * address, as a public node is to every peer behind a NAT that dialed it, the manager hands back
+ * that connection: the test proves nothing and closing it cuts the peer off. Forcing the dial
+ * makes the test real, and what is closed is the connection the test opened.
+ */
+function autoNATWithFreshDials(): (components: AutoNATComponents) => unknown {
+  const factory = autoNAT();
+  return (components) => {
+    const manager = components.connectionManager;
+    const freshDials = new Proxy(manager, {
+      get(target, key) {
+        if (key === 'openConnection') {
+          return (peer: Parameters<typeof manager.openConnection>[0], options = {}) =>
+            target.openConnection(peer, { ...options, force: true });
+        }
+        const value = Reflect.get(target, key);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    return factory(
+      new Proxy(components, {
+        get: (target, key) => (key === 'connectionManager' ? freshDials : Reflect.get(target, key)),
+      }),
+    );
+  };
+}
+
 export function libp2pPrivateKey(nodeKey: Uint8Array) {
   return privateKeyFromProtobuf(concatBytes(Uint8Array.of(0x08, 0x02, 0x12, 0x20), nodeKey));
 }
@@ -68,7 +111,7 @@ export async function createP2PHost(init: P2PHostInit): Promise<Libp2p> {
       clientMode: false,
       peerInfoMapper: passthroughMapper,
     }),
-    autoNAT: autoNAT(),
+    autoNAT: autoNATWithFreshDials(),
   };
   // quorum offers gossipsub only under its own protocol id; a bootstrap node keeps no mesh and
   // serves peer exchange, so members of a group that meet only through it still find each other.
@@ -85,13 +128,24 @@ export async function createP2PHost(init: P2PHostInit): Promise<Libp2p> {
     scoreParams: { topics: {} },
     scoreThresholds: { gossipThreshold: -500, publishThreshold: -1000, graylistThreshold: -2500 },
   });
-  // Every node can relay for peers behind NAT (circuit relay v2 hop, with libp2p's default
-  // reservation and data limits); full nodes also punch holes to upgrade relayed connections.
-  services.relay = circuitRelayServer();
+  // Every node can relay for peers behind NAT. A full node relays with libp2p's limits (2 minutes,
+  // 128 KiB a connection): enough for DCUtR to upgrade the connection, not for group traffic. A
+  // bootstrap node is the relay of last resort, as quorum's relaynode (whose limits are nil): it
+  // relays whole connections, so two members behind NATs that cannot punch through still share
+  // their group over it.
+  services.relay = circuitRelayServer(
+    bootstrapRole
+      ? { reservations: { applyDefaultLimit: false, maxReservations: BOOTSTRAP_MAX_RESERVATIONS } }
+      : {},
+  );
   if (!bootstrapRole) services.dcutr = dcutr();
+  const listen = [...init.listen];
+  if (init.autoRelay && !bootstrapRole && !listen.some((a) => a.endsWith('/p2p-circuit'))) {
+    listen.push('/p2p-circuit');
+  }
   return createLibp2p({
     privateKey: libp2pPrivateKey(init.nodeKey),
-    addresses: { listen: init.listen },
+    addresses: { listen },
     transports: [tcp(), webSockets(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

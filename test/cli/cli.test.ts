@@ -31,6 +31,7 @@ describe('rum command line', () => {
       '--apiport',
       '--keystorepwd',
       '--peer',
+      '--autorelay',
     ]) {
       assert.ok(r.out.includes(word), `help mentions ${word}`);
     }
@@ -51,6 +52,9 @@ describe('rum command line', () => {
     r = rum('fullnode', '--loglevel', 'loud');
     assert.equal(r.code, 2);
     assert.match(r.err, /--loglevel/);
+    r = rum('fullnode', '--autorelay', 'maybe');
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--autorelay: "maybe" is not true or false/);
     r = rum('launch');
     assert.equal(r.code, 2);
     assert.match(r.err, /unknown command "launch"/);

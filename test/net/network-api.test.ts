@@ -26,6 +26,12 @@ describe('network API', () => {
       });
       return { status: r.statusCode, json: JSON.parse(r.body) };
     };
+    const alone = (await call('GET', '/api/v1/network')).json;
+    assert.equal(
+      alone.nat_type,
+      'Unknown',
+      'loopback only, no relay yet: neither public nor relayed',
+    );
     const bAddr = b.p2p.getMultiaddrs()[0]!.toString();
     const added = await call('POST', '/api/v1/network/peers', [
       bAddr,
@@ -57,7 +63,13 @@ describe('network API', () => {
         (p: { peer_id: string; score: number }) => p.peer_id === b.peerId && p.score >= 0,
       ),
     );
-    assert.equal(net.nat_type, 'Unknown', 'loopback only: neither public nor relayed');
+    // With --autorelay (the default) A holds a reservation on B, its only relay: reachable from
+    // outside its network only through it.
+    const relayed = await until(async () => {
+      const r = (await call('GET', '/api/v1/network')).json;
+      return r.addrs.some((x: string) => x.startsWith(`${bAddr}/p2p-circuit/`)) ? r : null;
+    }, 'a reservation on B');
+    assert.equal(relayed.nat_type, 'Private');
     const info = (await call('GET', `/api/v1/group/${groupId}`)).json;
     assert.deepEqual(info.peers, [b.peerId]);
     await app.close();

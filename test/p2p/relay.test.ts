@@ -54,6 +54,34 @@ describe('circuit relay', () => {
     assert.ok(protocols.includes('/libp2p/circuit/relay/0.2.0/hop'), 'every node can relay');
   });
 
+  it('holds a reservation on a relay among its peers when autoRelay is on, and none when off', async () => {
+    const start = async (bootstrap: string[], autoRelay: boolean) => {
+      const h = await createP2PHost({
+        nodeKey: generatePrivateKey(),
+        listen: [LOOPBACK],
+        bootstrap,
+        networkName: 'staten',
+        role: 'full',
+        autoRelay,
+      });
+      await h.start();
+      hosts.push(h);
+      return h;
+    };
+    const relay = await start([], false);
+    const relayAddr = relay.getMultiaddrs()[0]!.toString();
+    const [auto, plain] = await Promise.all([start([relayAddr], true), start([relayAddr], false)]);
+    const relayed = (h: Libp2p) =>
+      h.getMultiaddrs().find((a) => a.toString().startsWith(`${relayAddr}/p2p-circuit/p2p/`));
+    await until(() => relayed(auto), 'a reservation on the relay');
+    assert.ok(plain.getConnections(relay.peerId).length > 0, 'the other node is connected too');
+    assert.equal(relayed(plain), undefined, 'no reservation without autoRelay');
+    assert.ok(
+      !relay.getMultiaddrs().some((a) => a.toString().includes('/p2p-circuit')),
+      'the relay holds none itself',
+    );
+  });
+
   it('connects over WebSockets when a node listens with /ws', async () => {
     const server = await createP2PHost({
       nodeKey: generatePrivateKey(),
