@@ -44,6 +44,8 @@ export async function startNodeProcess(
     command?: 'fullnode' | 'bootstrapnode';
     /** Flags for node itself, before the script (e.g. V8 options). */
     nodeArgs?: string[];
+    /** A command that runs node, e.g. ['ip', 'netns', 'exec', ns]; it must exec, not fork. */
+    wrap?: string[];
   } = {},
 ): Promise<NodeProcess> {
   const dir = opts.dir ?? tempDir();
@@ -61,7 +63,8 @@ export async function startNodeProcess(
     'warn',
     ...(opts.args ?? []),
   ];
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...args], {
+  const [cmd, ...cmdArgs] = [...(opts.wrap ?? []), process.execPath];
+  const child = spawn(cmd!, [...cmdArgs, ...(opts.nodeArgs ?? []), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';

@@ -1,0 +1,190 @@
+// NAT traversal through real NATs: each node is a real `rum` process in a network namespace of its
+// own. R (bootstrap node and relay) and P live on a small internet; A and B each live behind a
+// home router that masquerades and drops every unsolicited inbound packet. Checked:
+// - AutoNAT: a public node advertises its address only after a peer dialed it back, and a node
+//   behind a NAT never claims an address nobody can dial; it is reached through its relay address.
+// - Two members behind different NATs share a group through the bootstrap node's relay.
+// - DCUtR: a public peer that reaches a NATed node through the relay ends up on a direct
+//   connection that the NATed node opened through its router.
+// Needs root, iproute2 and iptables (installed by .ci/run); under CI it must run.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { NET_TEST_LIMITS, until } from '../helpers/net.ts';
+import { type LabHost, labUnavailable, NetLab } from '../helpers/netns.ts';
+import { api, type NodeProcess, tempDir } from '../helpers/node-process.ts';
+
+const unavailable = labUnavailable();
+const skip = unavailable && process.env.CI !== 'true' ? `${unavailable}; CI runs it` : false;
+
+const R_IP = '11.0.0.1';
+const P_IP = '11.0.0.2';
+const NAT_A_IP = '11.0.0.11';
+const NAT_B_IP = '11.0.0.12';
+const PORT = 7002;
+
+interface Peer {
+  peer_id: string;
+  addr: string;
+  direction: string;
+}
+
+describe('NAT traversal across network namespaces', { skip }, () => {
+  let lab: NetLab;
+  let rAddr = '';
+  let rId = '';
+  let r: NodeProcess;
+  let a: NodeProcess;
+  let b: NodeProcess;
+  let hostA: LabHost;
+  let hostB: LabHost;
+  const config = join(tempDir('rum-nat-'), 'rum.json');
+
+  const network = async (n: NodeProcess) => (await api(n.url, 'GET', '/api/v1/network')).json;
+  const fullnode = (host: LabHost, extra: string[] = []) =>
+    lab.startNode(host, {
+      args: ['--listen', `/ip4/${host.ip}/tcp/${PORT}`, '--config', config, ...extra],
+    });
+
+  before(async () => {
+    if (unavailable) throw new Error(`CI=true, yet the NAT lab cannot run: ${unavailable}`);
+    writeFileSync(config, JSON.stringify({ limits: NET_TEST_LIMITS }));
+    lab = NetLab.create();
+    const hostR = lab.addPublicHost('r', R_IP);
+    hostA = lab.addHostBehindNat('a', NAT_A_IP);
+    hostB = lab.addHostBehindNat('b', NAT_B_IP);
+    r = await lab.startNode(hostR, {
+      command: 'bootstrapnode',
+      args: ['--listen', `/ip4/${R_IP}/tcp/4001`],
+    });
+    rId = (await api(r.url, 'GET', '/api/v1/node')).json.node_id;
+    rAddr = `/ip4/${R_IP}/tcp/4001/p2p/${rId}`;
+    [a, b] = await Promise.all([
+      fullnode(hostA, ['--peer', rAddr]),
+      fullnode(hostB, ['--peer', rAddr]),
+    ]);
+  });
+  after(async () => {
+    await lab?.close();
+  });
+
+  it('AutoNAT: the public relay is verified by dial-back; NATed nodes advertise only relayed addresses', async () => {
+    // Nobody vouches for R's public address until a peer has dialed it back (AutoNAT), through
+    // the NATs of A and B in this lab.
+    const rAddrs = await until(async () => {
+      const addrs: string[] = (await api(r.url, 'GET', '/api/v1/node')).json.addrs;
+      return addrs.includes(rAddr) ? addrs : null;
+    }, "R's public address to be verified");
+    assert.deepEqual(rAddrs, [rAddr]);
+
+    for (const [n, host, nat] of [
+      [a, hostA, NAT_A_IP],
+      [b, hostB, NAT_B_IP],
+    ] as const) {
+      const info = await until(async () => {
+        const net = await network(n);
+        return net.addrs.some((x: string) => x.includes('/p2p-circuit')) ? net : null;
+      }, `${host.ns} to hold a reservation on R`);
+      assert.equal(info.nat_type, 'Private');
+      const relayed = `${rAddr}/p2p-circuit/p2p/${info.peer_id}`;
+      assert.ok(info.addrs.includes(relayed), `relayed address in ${info.addrs.join(' ')}`);
+      // Only its LAN address besides: neither its router's address nor any other public one.
+      for (const x of info.addrs as string[]) {
+        assert.ok(
+          x === relayed || x.startsWith(`/ip4/${host.ip}/tcp/${PORT}/`),
+          `unexpected address ${x}`,
+        );
+        assert.ok(!x.startsWith(`/ip4/${nat}/`), `${x} claims the router's address`);
+      }
+      const toR: Peer | undefined = info.peers.find((p: Peer) => p.peer_id === rId);
+      assert.ok(toR, 'connected to R');
+      assert.equal(toR.direction, 'outbound');
+    }
+  });
+
+  it('two members behind different NATs share a group through the relay', async () => {
+    const created = await api(a.url, 'POST', '/api/v1/group', {
+      group_name: 'behind-nat',
+      consensus_type: 'poa',
+      encryption_type: 'public',
+      app_key: 'group_bbs',
+    });
+    assert.equal(created.status, 200, created.text);
+    const groupId: string = created.json.group_id;
+    const joined = await api(b.url, 'POST', '/api/v2/group/join', { seed: created.json.seed });
+    assert.equal(joined.status, 200, joined.text);
+    const post = async (n: NodeProcess, content: string) => {
+      const res = await api(n.url, 'POST', `/api/v1/group/${groupId}/content`, {
+        data: { type: 'Create', object: { type: 'Note', content } },
+      });
+      assert.equal(res.status, 200, res.text);
+    };
+    await post(a, 'from A, behind NAT A');
+    await post(b, 'from B, behind NAT B');
+    const notes = async (n: NodeProcess) => {
+      const res = await api(n.url, 'POST', `/app/api/v1/group/${groupId}/content?num=100`, {
+        senders: [],
+      });
+      const trxs = res.json as { Content: { object: { content: string } } }[];
+      return trxs.map((t) => t.Content.object.content).sort();
+    };
+    const want = ['from A, behind NAT A', 'from B, behind NAT B'];
+    for (const n of [a, b]) {
+      await until(
+        async () => JSON.stringify(await notes(n)) === JSON.stringify(want),
+        'both posts on both members',
+        60_000,
+        200,
+      );
+    }
+    const heads = await Promise.all(
+      [a, b].map(async (n) => {
+        const g = (await api(n.url, 'GET', `/api/v1/group/${groupId}`)).json;
+        return `${g.highest_height}:${g.highest_block_id}`;
+      }),
+    );
+    assert.equal(heads[0], heads[1]);
+    // Neither NAT lets the other in, and Node's TCP cannot punch a hole (no SO_REUSEPORT, see
+    // docs/protocol.md): what they share goes through R's relay.
+    const bId = (await network(b)).peer_id;
+    const toB: Peer[] = (await network(a)).peers.filter((p: Peer) => p.peer_id === bId);
+    assert.ok(toB.length > 0, 'A is connected to B');
+    for (const p of toB) assert.match(p.addr, new RegExp(`^${rAddr}/p2p-circuit`));
+  });
+
+  it('DCUtR: a relayed connection from a public peer becomes a direct one through the NAT', async () => {
+    // P speaks another network name, so A cannot learn of it through the DHT or gossip: the
+    // relayed connection P opens is the only way A hears of P, the case DCUtR is for.
+    const hostP = lab.addPublicHost('p', P_IP);
+    const otherNetwork = join(tempDir('rum-nat-p-'), 'rum.json');
+    writeFileSync(otherNetwork, JSON.stringify({ limits: NET_TEST_LIMITS, networkName: 'natlab' }));
+    const p = await lab.startNode(hostP, {
+      args: ['--listen', `/ip4/${P_IP}/tcp/${PORT}`, '--config', otherNetwork],
+    });
+    const pAddr = `/ip4/${P_IP}/tcp/${PORT}/p2p/`;
+    const toR = await api(p.url, 'POST', '/api/v1/network/peers', [rAddr]);
+    assert.equal(toR.json.succ_count, 1, toR.text);
+    await until(async () => {
+      const net = await network(p);
+      return net.nat_type === 'Public' && net.addrs.some((x: string) => x.startsWith(pAddr));
+    }, "R to verify P's public address (AutoNAT)");
+
+    const aInfo = await network(a);
+    const aRelayed = `${rAddr}/p2p-circuit/p2p/${aInfo.peer_id}`;
+    assert.ok(
+      !(await network(p)).peers.some((x: Peer) => x.peer_id === aInfo.peer_id),
+      'P has no connection to A yet',
+    );
+    const dialed = await api(p.url, 'POST', '/api/v1/network/peers', [aRelayed]);
+    assert.equal(dialed.json.succ_count, 1, dialed.text);
+    const direct = await until(async () => {
+      const toA = (await network(p)).peers.filter((x: Peer) => x.peer_id === aInfo.peer_id);
+      return toA.length === 1 && !toA[0].addr.includes('/p2p-circuit') ? toA[0] : null;
+    }, 'the relayed connection to be replaced by a direct one');
+    // A dialed out through its router: P sees the router's address, and the connection is P's
+    // inbound one although P dialed the relayed one.
+    assert.match(direct.addr, new RegExp(`^/ip4/${NAT_A_IP.replaceAll('.', '\\.')}/tcp/\\d+`));
+    assert.equal(direct.direction, 'inbound');
+  });
+});
