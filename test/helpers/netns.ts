@@ -62,7 +62,23 @@ function removeStale(): void {
     } catch {
       alive = false;
     }
-    if (!alive || pid === process.pid) run('ip', ['netns', 'del', name]);
+    if (!alive || pid === process.pid) deleteNamespace(name);
+  }
+}
+
+/** Kills what still runs in a namespace (`ip netns del` leaves it running), then deletes it. */
+function deleteNamespace(ns: string): void {
+  try {
+    for (const pid of run('ip', ['netns', 'pids', ns]).split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    run('ip', ['netns', 'del', ns]);
+  } catch {
+    // already gone
   }
 }
 
@@ -214,12 +230,6 @@ export class NetLab {
         c.exitCode === null && c.signalCode === null ? once(c, 'exit') : null,
       ),
     );
-    for (const ns of this.namespaces.reverse()) {
-      try {
-        run('ip', ['netns', 'del', ns]);
-      } catch {
-        // already gone
-      }
-    }
+    for (const ns of this.namespaces.reverse()) deleteNamespace(ns);
   }
 }
