@@ -6,7 +6,13 @@ import { signTrx } from '../../src/chain/trx.ts';
 import { aesEncrypt } from '../../src/crypto/aes.ts';
 import { fromHex, toBase64 } from '../../src/crypto/encoding.ts';
 import { encodePubkey, generatePrivateKey, publicKeyOf } from '../../src/crypto/keys.ts';
-import { api, type NodeProcess, startNodeProcess, waitFor } from '../helpers/node-process.ts';
+import {
+  api,
+  createPublicGroup,
+  type NodeProcess,
+  startNodeProcess,
+  waitFor,
+} from '../helpers/node-process.ts';
 
 describe('bad input over HTTP', () => {
   let n: NodeProcess;
@@ -14,13 +20,7 @@ describe('bad input over HTTP', () => {
   let cipherKey: Uint8Array;
   before(async () => {
     n = await startNodeProcess();
-    const res = await api(n.url, 'POST', '/api/v1/group', {
-      group_name: 'badinput',
-      consensus_type: 'poa',
-      encryption_type: 'public',
-      app_key: 'group_bbs',
-    });
-    groupId = res.json.group_id;
+    groupId = (await createPublicGroup(n.url, 'badinput')).group_id;
     cipherKey = fromHex((await api(n.url, 'GET', `/api/v1/group/${groupId}`)).json.cipher_key);
   });
   after(async () => {

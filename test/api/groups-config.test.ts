@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import {
   api,
+  createPublicGroup,
   type NodeProcess,
   RUM_BIN,
   startNodeProcess,
@@ -26,14 +27,7 @@ describe('groups and config over HTTP', () => {
 
   before(async () => {
     n = await startNodeProcess({ dir });
-    gid = (
-      await api(n.url, 'POST', '/api/v1/group', {
-        group_name: 'config',
-        consensus_type: 'poa',
-        encryption_type: 'public',
-        app_key: 'group_bbs',
-      })
-    ).json.group_id;
+    gid = (await createPublicGroup(n.url, 'config')).group_id;
   });
   after(async () => {
     await n.stop();
@@ -198,14 +192,7 @@ describe('groups and config over HTTP', () => {
   });
 
   it('rum reindex rebuilds the index of a stopped node', async () => {
-    const g2 = (
-      await api(n.url, 'POST', '/api/v1/group', {
-        group_name: 'reidx',
-        consensus_type: 'poa',
-        encryption_type: 'public',
-        app_key: 'group_bbs',
-      })
-    ).json.group_id;
+    const g2 = (await createPublicGroup(n.url, 'reidx')).group_id;
     await api(n.url, 'POST', `/api/v1/group/${g2}/content`, {
       data: { type: 'Note', content: 'x' },
     });

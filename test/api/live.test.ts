@@ -2,7 +2,12 @@
 // the chosen group arrive as quorum JSON; other groups' trxs do not; the filter can change.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { api, type NodeProcess, startNodeProcess } from '../helpers/node-process.ts';
+import {
+  api,
+  createPublicGroup,
+  type NodeProcess,
+  startNodeProcess,
+} from '../helpers/node-process.ts';
 
 describe('live updates over WebSocket', () => {
   let n: NodeProcess;
@@ -13,15 +18,7 @@ describe('live updates over WebSocket', () => {
     await n.stop();
   });
 
-  const create = async (name: string) =>
-    (
-      await api(n.url, 'POST', '/api/v1/group', {
-        group_name: name,
-        consensus_type: 'poa',
-        encryption_type: 'public',
-        app_key: 'group_bbs',
-      })
-    ).json.group_id as string;
+  const create = async (name: string) => (await createPublicGroup(n.url, name)).group_id;
 
   it('pushes committed trxs of the requested groups only', async () => {
     const g1 = await create('live one');

@@ -137,6 +137,21 @@ export async function api(
   return { status: res.status, json, text };
 }
 
+/** Creates a public POA group over HTTP; answers quorum's {group_id, seed, ...}. */
+export async function createPublicGroup(
+  base: string,
+  groupName: string,
+): Promise<{ group_id: string; seed: string }> {
+  const res = await api(base, 'POST', '/api/v1/group', {
+    group_name: groupName,
+    consensus_type: 'poa',
+    encryption_type: 'public',
+    app_key: 'group_bbs',
+  });
+  if (res.status !== 200) throw new Error(`creating group ${groupName}: ${res.status} ${res.text}`);
+  return res.json;
+}
+
 /** Polls fn until it returns a truthy value; bounded by attempts. */
 export async function waitFor<T>(
   fn: () => Promise<T | undefined | null | false>,

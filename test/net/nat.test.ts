@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NET_TEST_LIMITS, until } from '../helpers/net.ts';
 import { type LabHost, labUnavailable, NetLab } from '../helpers/netns.ts';
-import { api, type NodeProcess, tempDir } from '../helpers/node-process.ts';
+import { api, createPublicGroup, type NodeProcess, tempDir } from '../helpers/node-process.ts';
 
 const unavailable = labUnavailable();
 const skip = unavailable && process.env.CI !== 'true' ? `${unavailable}; CI runs it` : false;
@@ -104,15 +104,9 @@ describe('NAT traversal across network namespaces', { skip }, () => {
   });
 
   it('two members behind different NATs share a group through the relay', async () => {
-    const created = await api(a.url, 'POST', '/api/v1/group', {
-      group_name: 'behind-nat',
-      consensus_type: 'poa',
-      encryption_type: 'public',
-      app_key: 'group_bbs',
-    });
-    assert.equal(created.status, 200, created.text);
-    const groupId: string = created.json.group_id;
-    const joined = await api(b.url, 'POST', '/api/v2/group/join', { seed: created.json.seed });
+    const created = await createPublicGroup(a.url, 'behind-nat');
+    const groupId = created.group_id;
+    const joined = await api(b.url, 'POST', '/api/v2/group/join', { seed: created.seed });
     assert.equal(joined.status, 200, joined.text);
     const post = async (n: NodeProcess, content: string) => {
       const res = await api(n.url, 'POST', `/api/v1/group/${groupId}/content`, {

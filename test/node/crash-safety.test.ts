@@ -6,20 +6,20 @@ import { describe, it } from 'node:test';
 import { checkBlockWithParent, checkGenesisBlock } from '../../src/chain/block.ts';
 import { type Block, decodeBlock, encodeBlock } from '../../src/chain/pb.ts';
 import type { Check } from '../../src/chain/trx.ts';
-import { api, startNodeProcess, tempDir, waitFor } from '../helpers/node-process.ts';
+import {
+  api,
+  createPublicGroup,
+  startNodeProcess,
+  tempDir,
+  waitFor,
+} from '../helpers/node-process.ts';
 import { blockFromJson } from '../helpers/block-json.ts';
 
 describe('crash safety', () => {
   it('keeps every acknowledged trx across kill -9', async () => {
     const dir = tempDir('rum-crash-');
     const first = await startNodeProcess({ dir });
-    const created = await api(first.url, 'POST', '/api/v1/group', {
-      group_name: 'crashtest',
-      consensus_type: 'poa',
-      encryption_type: 'public',
-      app_key: 'group_bbs',
-    });
-    const groupId: string = created.json.group_id;
+    const groupId = (await createPublicGroup(first.url, 'crashtest')).group_id;
     const acked: string[] = [];
     let sent = 0;
     let killed = false;
