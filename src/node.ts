@@ -154,6 +154,7 @@ export class RumNode {
       networkName: config.networkName,
       role: 'full',
       autoRelay: config.autoRelay,
+      enableNat: config.enableNat,
     });
     const db = openDatabase(join(config.dataDir, config.peerName, 'rum.db'));
     const node = new RumNode(

@@ -37,6 +37,11 @@ export const FULLNODE_FLAGS = {
     key: 'peers',
     help: 'bootstrap peer multiaddr (repeatable)',
   },
+  enablenat: {
+    type: 'string',
+    key: 'enableNat',
+    help: 'true|false: ask the router (UPnP) to forward the listen port (default true)',
+  },
   autorelay: {
     type: 'string',
     key: 'autoRelay',
@@ -153,7 +158,7 @@ export function loadConfig(
     let value: unknown = v;
     if (f.multiple) value = splitList(v as string[]);
     if (f.key === 'apiPort') value = parsePort(name, v as string);
-    if (f.key === 'autoRelay') value = parseBool(name, v as string);
+    if (f.key === 'autoRelay' || f.key === 'enableNat') value = parseBool(name, v as string);
     input[f.key] = value;
     source.set(f.key, `--${name}`);
   }

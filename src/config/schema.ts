@@ -25,6 +25,12 @@ export const ConfigSchema = z
     apiPort: port.default(8000).describe('port of the HTTP API (0 picks a free one)'),
     listen: z.array(z.string()).default([]).describe('libp2p listen multiaddrs'),
     peers: z.array(z.string()).default([]).describe('bootstrap peer multiaddrs'),
+    enableNat: z
+      .boolean()
+      .default(true)
+      .describe(
+        'ask the home router (UPnP IGD) to forward the listen port; IPv4 LAN listeners only',
+      ),
     autoRelay: z
       .boolean()
       .default(true)

@@ -23,6 +23,7 @@ import type { Libp2p } from '@libp2p/interface';
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht';
 import { ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
+import { uPnPNAT } from '@libp2p/upnp-nat';
 import { webSockets } from '@libp2p/websockets';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
@@ -38,6 +39,20 @@ export interface P2PHostInit {
   role: 'full' | 'bootstrap';
   /** Listen on /p2p-circuit: hold a reservation on a relay among the connected peers. */
   autoRelay?: boolean;
+  /** Ask the home router to forward the listen port (UPnP IGD), as quorum's --enablenat. */
+  enableNat?: boolean;
+}
+
+/**
+ * Whether a listen address is one a home router could forward a port to: TCP on IPv4, neither
+ * loopback nor link-local (0.0.0.0 counts: it includes the LAN address). A node listening on
+ * loopback only never searches for a router, so it sends no SSDP multicast at all.
+ */
+export function mappableListenAddr(addr: string): boolean {
+  const m = /^\/ip4\/([0-9.]+)\/tcp\/\d+(\/|$)/.exec(addr);
+  if (!m) return false;
+  const ip = m[1]!;
+  return !ip.startsWith('127.') && !ip.startsWith('169.254.');
 }
 
 /** Reservations a bootstrap node keeps for peers behind NAT (libp2p's default is 15). */
@@ -139,6 +154,12 @@ export async function createP2PHost(init: P2PHostInit): Promise<Libp2p> {
       : {},
   );
   if (!bootstrapRole) services.dcutr = dcutr();
+  // UPnP port mapping (quorum's --enablenat). The router reports the external address and the
+  // mapping itself, and @libp2p/upnp-nat refuses a private external address (double NAT), so the
+  // mapped address is advertised at once: AutoNAT v1 would only test it when a new peer connects.
+  if (!bootstrapRole && init.enableNat && init.listen.some(mappableListenAddr)) {
+    services.upnpNAT = uPnPNAT({ autoConfirmAddress: true });
+  }
   const listen = [...init.listen];
   if (init.autoRelay && !bootstrapRole && !listen.some((a) => a.endsWith('/p2p-circuit'))) {
     listen.push('/p2p-circuit');

@@ -32,6 +32,7 @@ describe('rum command line', () => {
       '--keystorepwd',
       '--peer',
       '--autorelay',
+      '--enablenat',
     ]) {
       assert.ok(r.out.includes(word), `help mentions ${word}`);
     }
@@ -55,6 +56,9 @@ describe('rum command line', () => {
     r = rum('fullnode', '--autorelay', 'maybe');
     assert.equal(r.code, 2);
     assert.match(r.err, /--autorelay: "maybe" is not true or false/);
+    r = rum('fullnode', '--enablenat', '1');
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--enablenat: "1" is not true or false/);
     r = rum('launch');
     assert.equal(r.code, 2);
     assert.match(r.err, /unknown command "launch"/);

@@ -5,15 +5,21 @@
  * namespaces, and the test reaches each node's API through a forwarder (ns-forward.ts) whose
  * listening socket lives on the root namespace's loopback.
  *
- * Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN), `ip` and `iptables`; .ci/run installs them.
+ * Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN), `ip`, `iptables` and, for routers that forward
+ * ports on request, Debian's miniupnpd-iptables; .ci/run installs them.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type NodeProcess, startNodeProcess } from './node-process.ts';
 
 const FORWARD = fileURLToPath(new URL('./ns-forward.ts', import.meta.url));
+/** Debian's miniupnpd-iptables, for routers that forward ports on request (UPnP, NAT-PMP). */
+export const MINIUPNPD = '/usr/sbin/miniupnpd';
 const PREFIX = 'rumlab';
 
 function run(cmd: string, args: string[]): string {
@@ -26,6 +32,8 @@ export function labUnavailable(): string | null {
   for (const [cmd, args] of [
     ['ip', ['-V']],
     ['iptables', ['--version']],
+    ['iptables-legacy', ['--version']],
+    [MINIUPNPD, ['--version']],
   ] as const) {
     try {
       run(cmd, [...args]);
@@ -146,9 +154,11 @@ export class NetLab {
   /**
    * A host on a home network of its own, behind a router whose WAN address is `routerIp`. The
    * router masquerades what goes out and drops every unsolicited packet that comes in, as a home
-   * router does: no port is forwarded, so nothing on the internet can dial the host.
+   * router does: no port is forwarded, so nothing on the internet can dial the host. With `upnp`
+   * the router also runs miniupnpd (UPnP IGD and NAT-PMP) for its home network, so a host can
+   * ask it to forward a port.
    */
-  addHostBehindNat(name: string, routerIp: string): LabHost {
+  addHostBehindNat(name: string, routerIp: string, opts: { upnp?: boolean } = {}): LabHost {
     const lan = ++this.lans;
     const gw = this.addNamespace(`${name}-gw`);
     this.plugIntoWan(gw, 'wan0', `${routerIp}/24`);
@@ -161,7 +171,21 @@ export class NetLab {
     this.ipIn(ns, 'link', 'set', 'eth0', 'up');
     this.ipIn(ns, 'route', 'add', 'default', 'via', `10.0.${lan}.1`);
     this.execIn(gw, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1');
-    const ipt = (...args: string[]) => this.execIn(gw, 'iptables', ...args);
+    // Debian's miniupnpd-iptables writes its rules through libiptc, the legacy backend: a router
+    // that runs it keeps all its rules there, so that they form one ruleset.
+    const iptables = opts.upnp ? 'iptables-legacy' : 'iptables';
+    const ipt = (...args: string[]) => this.execIn(gw, iptables, ...args);
+    if (opts.upnp) {
+      // The chains miniupnpd fills with its forwarding rules, hooked in before the drops.
+      ipt('-t', 'nat', '-N', 'MINIUPNPD');
+      ipt('-t', 'nat', '-A', 'PREROUTING', '-i', 'wan0', '-j', 'MINIUPNPD');
+      ipt('-t', 'nat', '-N', 'MINIUPNPD-POSTROUTING');
+      ipt('-t', 'nat', '-A', 'POSTROUTING', '-o', 'wan0', '-j', 'MINIUPNPD-POSTROUTING');
+      ipt('-t', 'mangle', '-N', 'MINIUPNPD');
+      ipt('-t', 'mangle', '-A', 'PREROUTING', '-i', 'wan0', '-j', 'MINIUPNPD');
+      ipt('-N', 'MINIUPNPD');
+      ipt('-A', 'FORWARD', '-i', 'wan0', '!', '-o', 'wan0', '-j', 'MINIUPNPD');
+    }
     ipt('-t', 'nat', '-A', 'POSTROUTING', '-o', 'wan0', '-j', 'MASQUERADE');
     for (const chain of ['FORWARD', 'INPUT']) {
       ipt(
@@ -178,7 +202,42 @@ export class NetLab {
       );
       ipt('-A', chain, '-i', 'wan0', '-j', 'DROP');
     }
+    if (opts.upnp) this.startMiniupnpd(gw, lan);
     return { ns, ip, publicIp: routerIp };
+  }
+
+  private startMiniupnpd(gw: string, lan: number): void {
+    const dir = mkdtempSync(join(tmpdir(), 'rum-upnp-'));
+    const conf = join(dir, 'miniupnpd.conf');
+    writeFileSync(
+      conf,
+      [
+        'ext_ifname=wan0',
+        'listening_ip=lan0',
+        'enable_upnp=yes',
+        'enable_natpmp=yes',
+        'secure_mode=yes',
+        'system_uptime=yes',
+        `uuid=00000000-0000-4000-8000-00000000000${lan}`,
+        `allow 1024-65535 10.0.${lan}.0/24 1024-65535`,
+        'deny 0-65535 0.0.0.0/0 0-65535',
+        '',
+      ].join('\n'),
+    );
+    const child = spawn(
+      'ip',
+      ['netns', 'exec', gw, MINIUPNPD, '-d', '-f', conf, '-P', join(dir, 'miniupnpd.pid')],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let log = '';
+    child.stderr!.on('data', (d) => {
+      log = (log + d).slice(-4000);
+    });
+    child.once('exit', (code) => {
+      if (code !== null && code !== 0)
+        process.stderr.write(`miniupnpd in ${gw} exited ${code}:\n${log}\n`);
+    });
+    this.children.push(child);
   }
 
   /**

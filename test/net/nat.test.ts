@@ -6,7 +6,9 @@
 // - Two members behind different NATs share a group through the bootstrap node's relay.
 // - DCUtR: a public peer that reaches a NATed node through the relay ends up on a direct
 //   connection that the NATed node opened through its router.
-// Needs root, iproute2 and iptables (installed by .ci/run); under CI it must run.
+// - UPnP (--enablenat): behind routers that forward ports on request, two members advertise
+//   their routers' addresses and connect directly.
+// Needs root, iproute2, iptables and miniupnpd (installed by .ci/run); under CI it must run.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +24,8 @@ const R_IP = '11.0.0.1';
 const P_IP = '11.0.0.2';
 const NAT_A_IP = '11.0.0.11';
 const NAT_B_IP = '11.0.0.12';
+const UPNP_C_IP = '11.0.0.13';
+const UPNP_D_IP = '11.0.0.14';
 const PORT = 7002;
 
 interface Peer {
@@ -180,5 +184,47 @@ describe('NAT traversal across network namespaces', { skip }, () => {
     // inbound one although P dialed the relayed one.
     assert.match(direct.addr, new RegExp(`^/ip4/${NAT_A_IP.replaceAll('.', '\\.')}/tcp/\\d+`));
     assert.equal(direct.direction, 'inbound');
+  });
+
+  it('UPnP: members behind routers that forward ports on request connect directly', async () => {
+    const routers = { c: UPNP_C_IP, d: UPNP_D_IP };
+    // One after the other: C's router forwards its port before D starts, so whichever way they
+    // meet, a direct path is known (and DCUtR upgrades a relayed connection to it).
+    const members: Record<string, { node: NodeProcess; id: string }> = {};
+    for (const [name, routerIp] of Object.entries(routers)) {
+      const host = lab.addHostBehindNat(name, routerIp, { upnp: true });
+      const node = await fullnode(host, ['--peer', rAddr]);
+      const mapped = `/ip4/${routerIp}/tcp/${PORT}/p2p/`;
+      const info = await until(async () => {
+        const net = await network(node);
+        return net.addrs.some((x: string) => x.startsWith(mapped)) ? net : null;
+      }, `${name}'s router to forward its port`);
+      assert.equal(info.nat_type, 'Public');
+      members[name] = { node, id: info.peer_id };
+    }
+    const { c, d } = members as Record<'c' | 'd', { node: NodeProcess; id: string }>;
+    const created = await createPublicGroup(c.node.url, 'upnp');
+    const joined = await api(d.node.url, 'POST', '/api/v2/group/join', { seed: created.seed });
+    assert.equal(joined.status, 200, joined.text);
+    const posted = await api(d.node.url, 'POST', `/api/v1/group/${created.group_id}/content`, {
+      data: { type: 'Create', object: { type: 'Note', content: 'from D, port forwarded' } },
+    });
+    assert.equal(posted.status, 200, posted.text);
+    await until(
+      async () =>
+        (await api(c.node.url, 'GET', `/api/v1/group/${created.group_id}`)).json.highest_height >=
+        1,
+      "D's post in a block on C",
+      60_000,
+      200,
+    );
+    const toD: Peer[] = (await network(c.node)).peers.filter((x: Peer) => x.peer_id === d.id);
+    assert.ok(toD.length > 0, 'C is connected to D');
+    for (const p of toD) {
+      // Through D's router either way: out to its forwarded port, or in from its NAT.
+      const want =
+        p.direction === 'outbound' ? `/ip4/${UPNP_D_IP}/tcp/${PORT}/` : `/ip4/${UPNP_D_IP}/tcp/`;
+      assert.ok(p.addr.startsWith(want), `direct through D's router: ${p.direction} ${p.addr}`);
+    }
   });
 });
