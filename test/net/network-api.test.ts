@@ -1,11 +1,14 @@
-// The network endpoints over HTTP: AddPeer dials peers and reports failures per address;
-// network info lists connections with their scores and each group's peers.
+// The network endpoints over HTTP: AddPeer dials peers and reports failures per address, and
+// turns a relayed connection into a direct one when given a direct address; network info lists
+// connections with their scores and each group's peers.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { buildApi } from '../../src/api/server.ts';
 import { TokenService } from '../../src/api/tokens.ts';
 import type { RumNode } from '../../src/node.ts';
-import { startMember, until } from '../helpers/net.ts';
+import { multiaddr } from '@multiformats/multiaddr';
+import { LOOPBACK, startMember, until } from '../helpers/net.ts';
+import { openTempNode } from '../helpers/temp-node.ts';
 
 describe('network API', () => {
   const nodes: RumNode[] = [];
@@ -72,6 +75,40 @@ describe('network API', () => {
     assert.equal(relayed.nat_type, 'Private');
     const info = (await call('GET', `/api/v1/group/${groupId}`)).json;
     assert.deepEqual(info.peers, [b.peerId]);
+    await app.close();
+  });
+
+  it('replaces a relayed connection with a direct one when given a direct address', async () => {
+    const relay = (await startMember([])).node;
+    nodes.push(relay);
+    const relayAddr = relay.p2p.getMultiaddrs()[0]!.toString();
+    const y = (await startMember([relayAddr])).node;
+    // x speaks another network name, so it cannot meet y through the DHT or gossip: the relayed
+    // connection it opens is the only one between them.
+    const x = (await openTempNode({ listen: [LOOPBACK], networkName: 'other' })).node;
+    await x.start();
+    nodes.push(x, y);
+    const relayed = await until(
+      () => y.p2p.getMultiaddrs().find((a) => a.toString().startsWith(`${relayAddr}/p2p-circuit`)),
+      "y's reservation on the relay",
+    );
+    await x.p2p.dial(relayed);
+    // On loopback neither side has a public address: DCUtR leaves the connection relayed.
+    const toY = () => x.p2p.getConnections(y.p2p.peerId).map((c) => c.remoteAddr.toString());
+    assert.ok(toY().length > 0 && toY().every((a) => a.includes('/p2p-circuit')), toY().join());
+    const app = await buildApi({ node: x, tokens: await TokenService.open(x.store, x.keystore) });
+    const direct = y.p2p.getMultiaddrs().find((a) => !a.toString().includes('/p2p-circuit'))!;
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/network/peers',
+      payload: [direct.toString()],
+    });
+    assert.equal(JSON.parse(res.body).succ_count, 1, res.body);
+    await until(
+      () => toY().length === 1 && toY()[0] === direct.toString(),
+      'only the direct connection',
+    );
+    assert.ok(multiaddr(toY()[0]!).equals(direct));
     await app.close();
   });
 });

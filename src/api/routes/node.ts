@@ -1,7 +1,8 @@
 /** Node and network info, Prometheus metrics and quorum's small tools. */
 import type { Libp2p } from '@libp2p/interface';
 import { isPrivateIp } from '@libp2p/utils';
-import { multiaddr } from '@multiformats/multiaddr';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
 import type { FastifyInstance } from 'fastify';
 import { decodeSeedUrl, SeedError } from '../../chain/seed.ts';
 import { toHex } from '../../crypto/encoding.ts';
@@ -50,6 +51,28 @@ export async function peersByProtocol(p2p: Libp2p): Promise<Record<string, strin
     }
   }
   return out;
+}
+
+const isRelayed = (a: { toString(): string }) => a.toString().includes('/p2p-circuit');
+
+/**
+ * Dials a peer at an address. Given a direct address of a peer that this node reaches only
+ * through a relay, it opens the direct connection (libp2p would hand back the relayed one) and
+ * then closes the relayed ones, as DCUtR does when it upgrades a connection.
+ */
+async function dialUpgrading(p2p: Libp2p, ma: Multiaddr): Promise<void> {
+  const id = ma.getComponents().findLast((c) => c.name === 'p2p')?.value;
+  // A copy: libp2p hands out its live list, which the dial below extends.
+  const existing = id ? [...p2p.getConnections(peerIdFromString(id))] : [];
+  const upgrade =
+    !isRelayed(ma) && existing.length > 0 && existing.every((c) => isRelayed(c.remoteAddr));
+  const signal = AbortSignal.timeout(10_000);
+  const conn = await p2p.dial(ma, { signal, ...(upgrade ? { force: true } : {}) });
+  if (upgrade && !isRelayed(conn.remoteAddr)) {
+    await Promise.all(
+      existing.map((c) => c.close({ signal }).catch(() => c.abort(new Error('upgraded')))),
+    );
+  }
 }
 
 export function registerNodeRoutes(app: FastifyInstance, { node }: ApiComponents): void {
@@ -124,7 +147,7 @@ export function registerNodeRoutes(app: FastifyInstance, { node }: ApiComponents
             const ma = multiaddr(text);
             if (!ma.getComponents().some((c) => c.name === 'p2p'))
               throw new Error('no /p2p/<peer id>');
-            await node.p2p.dial(ma, { signal: AbortSignal.timeout(10_000) });
+            await dialUpgrading(node.p2p, ma);
             result.succ_count++;
           } catch (err) {
             result.err_count++;
