@@ -24,7 +24,8 @@ export function trxTypeName(t: number): string {
  * quorum's PackageType, plus TRX_BUNDLE (3), this node's extension: several trxs in one gossip
  * message (HBTrxBundle, zstd-compressed), so that a member sending many trxs pays the per-message
  * cost of signed gossip once. A single trx still travels as a quorum TRX package.
- * BLOCK_VOTE (4) and BLOCK_PROPOSAL (5) travel between producers on prod_channel_<group id>.
+ * BLOCK_VOTE (4), BLOCK_PROPOSAL (5) and ROUND_CHANGE (6) travel between producers on
+ * prod_channel_<group id> (src/chain/poa.ts).
  */
 export const PackageType = {
   TRX: 0,
@@ -33,6 +34,7 @@ export const PackageType = {
   TRX_BUNDLE: 3,
   BLOCK_VOTE: 4,
   BLOCK_PROPOSAL: 5,
+  ROUND_CHANGE: 6,
 } as const;
 export const AnnounceType = { AS_USER: 0, AS_PRODUCER: 1 } as const;
 export const ApproveType = { ANNOUNCED: 0, APPROVED: 1, REJECTED: 2 } as const;
@@ -57,10 +59,12 @@ export interface Trx {
   StorageType: number;
 }
 
-/** A producer's signature of a block's hash (this node's extension for multi-producer finality). */
+/** A producer's vote for a block in a round (this node's extension for multi-producer finality). */
 export interface Witness {
   Pubkey: string;
   Sign: Uint8Array;
+  /** The voting round; 0 (omitted on the wire) signs the block hash itself. */
+  Round?: number;
 }
 
 export interface Block {
@@ -123,6 +127,7 @@ export const WitnessDesc: MessageDesc = {
   fields: [
     { no: 1, name: 'Pubkey', kind: 'string' },
     { no: 2, name: 'Sign', kind: 'bytes' },
+    { no: 3, name: 'Round', kind: 'uint53' },
   ],
 };
 

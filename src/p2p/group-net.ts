@@ -10,7 +10,7 @@ import { CID } from 'multiformats/cid';
 import { sha256 as sha256Hasher } from 'multiformats/hashes/sha2';
 import type { Logger } from 'pino';
 import { checkBlockSelf } from '../chain/block.ts';
-import { MultiProducer, verifyVote } from '../chain/poa.ts';
+import { MultiProducer, verifyRoundChange, verifyVote } from '../chain/poa.ts';
 import { checkFinality } from '../chain/producers.ts';
 import { nowNs } from '../chain/clock.ts';
 import type { GroupChain } from '../chain/group.ts';
@@ -25,6 +25,7 @@ import {
   type Envelope,
   encodeBlockPackage,
   encodeProposalPackage,
+  encodeRoundChangePackage,
   encodeTrxPackages,
   encodeVotePackage,
   groupOfTopic,
@@ -278,7 +279,21 @@ export class GroupNetwork {
         ? TopicValidatorResult.Ignore
         : TopicValidatorResult.Accept;
     }
-    const block = env.block;
+    if (env.kind === 'roundChange') {
+      const rc = env.roundChange;
+      if (
+        rc.GroupId !== g.groupId ||
+        !g.producers.includes(rc.Pubkey) ||
+        rc.LockedHash.length > 32 ||
+        !verifyRoundChange(rc)
+      ) {
+        return TopicValidatorResult.Reject;
+      }
+      return rc.BlockId <= g.head.blockId
+        ? TopicValidatorResult.Ignore
+        : TopicValidatorResult.Accept;
+    }
+    const block = env.kind === 'block' ? env.block : env.proposal.Block;
     if (block.GroupId !== g.groupId) return TopicValidatorResult.Reject;
     if (!g.producers.includes(block.ProducerPubkey)) return TopicValidatorResult.Reject;
     if (!checkBlockSelf(block).ok) return TopicValidatorResult.Reject;
@@ -331,8 +346,9 @@ export class GroupNetwork {
     }
     const mp = this.producersOf.get(g.groupId);
     if (!mp) return;
-    if (env.kind === 'proposal') void mp.onProposal(env.block);
-    else void mp.onVote(env.vote);
+    if (env.kind === 'proposal') void mp.onProposal(env.proposal);
+    else if (env.kind === 'vote') void mp.onVote(env.vote);
+    else mp.onRoundChange(env.roundChange);
   };
 
   /** Starts or stops this node's part in a group's producer rounds, as the producer set says. */
@@ -345,14 +361,15 @@ export class GroupNetwork {
       const mp = new MultiProducer(
         g,
         {
-          sendProposal: (b) => this.publish(topic, encodeProposalPackage(b)),
+          sendProposal: (p) => this.publish(topic, encodeProposalPackage(p)),
           sendVote: (v) => this.publish(topic, encodeVotePackage(v)),
+          sendRoundChange: (rc) => this.publish(topic, encodeRoundChangePackage(rc)),
           publishFinal: (b) => this.publishBlock(b),
         },
         this.c.signKeyOf(g.groupId),
         {
-          bind: (h, hash) => this.c.store.bindVote(g.groupId, h, hash),
-          at: (h) => this.c.store.voteAt(g.groupId, h),
+          get: (h) => this.c.store.producerState(g.groupId, h),
+          set: (h, state) => this.c.store.saveProducerState(g.groupId, h, state),
         },
         {
           roundTimeoutMs: this.c.limits.producerRoundTimeoutMs,

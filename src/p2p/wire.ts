@@ -15,7 +15,14 @@ import {
   PackageType,
   type Trx,
 } from '../chain/pb.ts';
-import { type Vote, VoteDesc } from '../chain/poa.ts';
+import {
+  type Proposal,
+  ProposalDesc,
+  type RoundChange,
+  RoundChangeDesc,
+  type Vote,
+  VoteDesc,
+} from '../chain/poa.ts';
 import { decodeMessage, encodeMessage } from '../chain/protobuf.ts';
 
 export const userChannel = (groupId: string): string => `user_channel_${groupId}`;
@@ -33,8 +40,12 @@ export class WireError extends Error {
 export type Envelope =
   | { kind: 'trxs'; trxs: Trx[] }
   | { kind: 'block'; block: Block }
-  | { kind: 'proposal'; block: Block }
-  | { kind: 'vote'; vote: Vote };
+  | { kind: 'proposal'; proposal: Proposal }
+  | { kind: 'vote'; vote: Vote }
+  | { kind: 'roundChange'; roundChange: RoundChange };
+
+/** ROUND_CHANGEs in one proposal's justification: a majority of at most this many producers. */
+export const MAX_JUSTIFICATION = 256;
 
 /** Trxs per bundle and bundle size: well under gossipsub's message limit. */
 export const MAX_BUNDLE_TRXS = 200;
@@ -70,8 +81,18 @@ export function encodeTrxPackages(trxs: Trx[]): Uint8Array[] {
   return out;
 }
 
-export function encodeProposalPackage(block: Block): Uint8Array {
-  return encodeMessage(PackageDesc, { Type: PackageType.BLOCK_PROPOSAL, Data: encodeBlock(block) });
+export function encodeProposalPackage(proposal: Proposal): Uint8Array {
+  return encodeMessage(PackageDesc, {
+    Type: PackageType.BLOCK_PROPOSAL,
+    Data: encodeMessage(ProposalDesc, proposal),
+  });
+}
+
+export function encodeRoundChangePackage(rc: RoundChange): Uint8Array {
+  return encodeMessage(PackageDesc, {
+    Type: PackageType.ROUND_CHANGE,
+    Data: encodeMessage(RoundChangeDesc, rc),
+  });
 }
 
 export function encodeVotePackage(vote: Vote): Uint8Array {
@@ -133,12 +154,33 @@ export function decodePackage(
       throw new WireError(`malformed vote: ${(err as Error).message}`);
     }
   }
-  if (pkg.Type === PackageType.BLOCK || pkg.Type === PackageType.BLOCK_PROPOSAL) {
+  if (pkg.Type === PackageType.ROUND_CHANGE) {
     try {
-      const block = decodeBlock(pkg.Data);
-      return pkg.Type === PackageType.BLOCK
-        ? { kind: 'block', block }
-        : { kind: 'proposal', block };
+      return {
+        kind: 'roundChange',
+        roundChange: decodeMessage<RoundChange>(RoundChangeDesc, pkg.Data),
+      };
+    } catch (err) {
+      throw new WireError(`malformed round change: ${(err as Error).message}`);
+    }
+  }
+  if (pkg.Type === PackageType.BLOCK_PROPOSAL) {
+    let proposal: Proposal;
+    try {
+      proposal = decodeMessage<Proposal>(ProposalDesc, pkg.Data);
+    } catch (err) {
+      throw new WireError(`malformed proposal: ${(err as Error).message}`);
+    }
+    if (!proposal.Block) throw new WireError('proposal without a block');
+    proposal.Justification ??= [];
+    if (proposal.Justification.length > MAX_JUSTIFICATION) {
+      throw new WireError('proposal justification too long');
+    }
+    return { kind: 'proposal', proposal };
+  }
+  if (pkg.Type === PackageType.BLOCK) {
+    try {
+      return { kind: 'block', block: decodeBlock(pkg.Data) };
     } catch (err) {
       throw new WireError(`malformed block: ${(err as Error).message}`);
     }

@@ -5,6 +5,7 @@
  */
 import { and, asc, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
 import type { Effect } from '../chain/apply.ts';
+import type { ProducerState } from '../chain/poa.ts';
 import { type Block, decodeTrx, type Trx, type Witness, WitnessListDesc } from '../chain/pb.ts';
 import { decodeMessage, encodeMessage } from '../chain/protobuf.ts';
 import { emptyRules, type GroupRules } from '../chain/rules.ts';
@@ -656,34 +657,34 @@ export class ChainStore {
       .all();
   }
 
-  /**
-   * Records that this node signs `hash` at a height; returns the hash it is bound to there
-   * (the one given, or an earlier one, in which case it must not sign).
-   */
-  bindVote(groupId: string, blockId: number, hash: string): string {
-    this.db
-      .insert(producerVotes)
-      .values({ groupId, blockId, blockHash: hash })
-      .onConflictDoNothing()
-      .run();
+  /** This node's promise and lock as a producer at a height (src/chain/poa.ts). */
+  producerState(groupId: string, blockId: number): ProducerState | undefined {
     const row = this.db
-      .select({ h: producerVotes.blockHash })
+      .select()
       .from(producerVotes)
       .where(and(eq(producerVotes.groupId, groupId), eq(producerVotes.blockId, blockId)))
       .get();
+    return row
+      ? { promised: row.promisedRound, lockedRound: row.lockedRound, lockedHash: row.blockHash }
+      : undefined;
+  }
+
+  /** Writes the promise and lock at a height (synchronously, before the caller sends anything). */
+  saveProducerState(groupId: string, blockId: number, s: ProducerState): void {
+    const values = {
+      blockHash: s.lockedHash,
+      lockedRound: s.lockedRound,
+      promisedRound: s.promised,
+    };
+    this.db
+      .insert(producerVotes)
+      .values({ groupId, blockId, ...values })
+      .onConflictDoUpdate({ target: [producerVotes.groupId, producerVotes.blockId], set: values })
+      .run();
     this.db
       .delete(producerVotes)
       .where(and(eq(producerVotes.groupId, groupId), lt(producerVotes.blockId, blockId - 1000)))
       .run();
-    return row?.h ?? hash;
-  }
-
-  voteAt(groupId: string, blockId: number): string | undefined {
-    return this.db
-      .select({ h: producerVotes.blockHash })
-      .from(producerVotes)
-      .where(and(eq(producerVotes.groupId, groupId), eq(producerVotes.blockId, blockId)))
-      .get()?.h;
   }
 
   // ---- announced and approved users ----

@@ -213,8 +213,9 @@ export const producers = sqliteTable(
 );
 
 /**
- * The block hash this node signed at each height as a producer, written before the signature
- * leaves the node: a producer that restarts never signs a second block at the same height.
+ * A producer's promise and lock at each height (src/chain/poa.ts), written before any message that
+ * depends on them leaves the node: the block it last voted for (hex, '' for none) and in which
+ * round, and the round below which it no longer votes. A producer that restarts keeps to them.
  */
 export const producerVotes = sqliteTable(
   'producer_votes',
@@ -222,6 +223,8 @@ export const producerVotes = sqliteTable(
     groupId: text('group_id').notNull(),
     blockId: integer('block_id').notNull(),
     blockHash: text('block_hash').notNull(),
+    lockedRound: integer('locked_round').notNull().default(0),
+    promisedRound: integer('promised_round').notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.groupId, t.blockId] })],
 );

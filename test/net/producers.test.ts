@@ -12,16 +12,16 @@ import { NET_TEST_LIMITS, startMember, until } from '../helpers/net.ts';
 
 const LIMITS = { ...NET_TEST_LIMITS, producerRoundTimeoutMs: 1000 };
 
-const member = (peers: string[], dir?: string) => startMember(peers, dir, LIMITS);
+const member = (peers: string[], dir?: string, limits = LIMITS) => startMember(peers, dir, limits);
 
-async function threeProducers(nodes: Set<RumNode>) {
-  const a = (await member([])).node;
+async function threeProducers(nodes: Set<RumNode>, limits = LIMITS) {
+  const a = (await member([], undefined, limits)).node;
   nodes.add(a);
   const addr = a.p2p.getMultiaddrs()[0]!.toString();
   const aDir = dirname(a.config.dataDir);
-  const b = (await member([addr])).node;
-  const c = (await member([addr])).node;
-  const d = (await member([addr])).node;
+  const b = (await member([addr], undefined, limits)).node;
+  const c = (await member([addr], undefined, limits)).node;
+  const d = (await member([addr], undefined, limits)).node;
   for (const n of [b, c, d]) nodes.add(n);
   const { groupId, seed } = await a.createGroup({
     groupName: 'producers',
@@ -136,5 +136,38 @@ describe('several producers', () => {
       60_000,
     );
     assert.equal(toHex(back.group(groupId).head.hash), toHex(c.group(groupId).head.hash));
+  });
+
+  it('decides every height when rounds time out faster than a vote travels, owner down', async () => {
+    // 100 ms rounds: producers move on while proposals and votes are still on their way, so
+    // their votes split between blocks and rounds. With the owner stopped, B and C must both vote
+    // for a block: a split that binds them to different blocks would stall the height for good;
+    // the next round's justification reunites them instead.
+    const { a, b, c, d, groupId } = await threeProducers(nodes, {
+      ...NET_TEST_LIMITS,
+      producerRoundTimeoutMs: 100,
+    });
+    await a.stop();
+    nodes.delete(a);
+    const posted: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const n = [b, c, d][i % 3]!;
+      posted.push(await n.postContent(groupId, { type: 'Note', content: `hurried ${i}` }));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await until(
+      () => posted.every((id) => [b, c, d].every((n) => n.store.getTrx(groupId, id))),
+      'every post final on every node',
+      60_000,
+    );
+    const top = Math.min(...[b, c, d].map((n) => n.group(groupId).head.blockId));
+    const set = b.group(groupId).producers;
+    for (let h = 1; h <= top; h++) {
+      const blocks = [b, c, d].map((n) => n.store.getBlock(groupId, h)!);
+      assert.equal(new Set(blocks.map((x) => toHex(x.BlockHash))).size, 1, `one block at ${h}`);
+      if (blocks[0]!.Witnesses?.length) {
+        assert.deepEqual(checkFinality(blocks[0]!, set), { ok: true }, `block ${h} is final`);
+      }
+    }
   });
 });

@@ -44,6 +44,15 @@ describe('group rendezvous in the DHT', () => {
     }, "A's announcement to be found by B through the DHT");
 
     for (const conn of b.p2p.getConnections(a.p2p.peerId)) await conn.close();
+    // Both sides done with the old connection before B meets A again (gossipsub keeps a stream per
+    // peer; a new connection racing the old one's teardown can be left without one).
+    await until(
+      () =>
+        b.p2p.getConnections(a.p2p.peerId).length === 0 &&
+        a.p2p.getConnections(b.p2p.peerId).length === 0 &&
+        !b.p2p.getPeers().some((p) => p.equals(a.p2p.peerId)),
+      'the old connection closed on both sides',
+    );
     await b.joinGroup(seed);
     await until(() => b.p2p.getConnections(a.p2p.peerId).length > 0, 'B to connect to A');
     await until(() => b.net.groupPeers(groupId).includes(a.peerId), 'A in B’s group topic');

@@ -1,16 +1,27 @@
 // Gossip packages: quorum's TRX package (Data zstd-compressed after signing) and this node's
-// TRX_BUNDLE, round trip with signatures intact; malformed or oversized input is refused.
+// TRX_BUNDLE, round trip with signatures intact; producer rounds' proposals and ROUND_CHANGEs
+// round trip and keep their signatures; malformed or oversized input is refused.
 import assert from 'node:assert/strict';
 import { zstdCompressSync } from 'node:zlib';
 import { describe, it } from 'node:test';
-import { PackageDesc, TrxType } from '../../src/chain/pb.ts';
+import { signBlock } from '../../src/chain/block.ts';
+import { PackageDesc, PackageType, TrxType } from '../../src/chain/pb.ts';
+import {
+  ProposalDesc,
+  type RoundChange,
+  signRoundChange,
+  verifyRoundChange,
+} from '../../src/chain/poa.ts';
 import { encodeMessage } from '../../src/chain/protobuf.ts';
 import { signTrx, verifyTrxSignature } from '../../src/chain/trx.ts';
 import { encodePubkey, generatePrivateKey, publicKeyOf } from '../../src/crypto/keys.ts';
 import {
   decodePackage,
+  encodeProposalPackage,
+  encodeRoundChangePackage,
   encodeTrxPackages,
   MAX_BUNDLE_TRXS,
+  MAX_JUSTIFICATION,
   WireError,
 } from '../../src/p2p/wire.ts';
 
@@ -67,5 +78,69 @@ describe('gossip packages', () => {
     });
     assert.throws(() => decodePackage(bomb, limits), /bundle/);
     assert.throws(() => decodePackage(new Uint8Array(2 << 20), limits), /too large/);
+  });
+
+  it('carries proposals with their round and justification, and signed ROUND_CHANGEs', () => {
+    const rc: RoundChange = signRoundChange(
+      {
+        GroupId: 'g',
+        BlockId: 7,
+        Round: 2,
+        Pubkey: encodePubkey(publicKeyOf(priv)),
+        LockedHash: new Uint8Array(32).fill(9),
+        LockedRound: 1,
+      },
+      priv,
+    );
+    const back = decodePackage(encodeRoundChangePackage(rc), limits);
+    assert.equal(back.kind, 'roundChange');
+    if (back.kind !== 'roundChange') return;
+    assert.deepEqual(back.roundChange, rc);
+    assert.ok(verifyRoundChange(back.roundChange));
+    assert.ok(!verifyRoundChange({ ...rc, LockedRound: 0 }), 'the lock is signed');
+
+    const block = signBlock(
+      {
+        GroupId: 'g',
+        BlockId: 7,
+        Epoch: 7,
+        PrevHash: new Uint8Array(32),
+        ProducerPubkey: encodePubkey(publicKeyOf(priv)),
+        Trxs: [trx(1)],
+        Sudo: false,
+        TimeStamp: 5n,
+      },
+      priv,
+    );
+    const witness = { Pubkey: 'p', Sign: new Uint8Array(65).fill(1), Round: 2 };
+    const p = decodePackage(
+      encodeProposalPackage({
+        Block: { ...block, Witnesses: [witness] },
+        Round: 2,
+        Justification: [rc],
+      }),
+      limits,
+    );
+    assert.equal(p.kind, 'proposal');
+    if (p.kind !== 'proposal') return;
+    assert.equal(p.proposal.Round, 2);
+    assert.deepEqual(p.proposal.Block.Witnesses, [witness]);
+    assert.deepEqual(p.proposal.Justification, [rc]);
+    assert.deepEqual(p.proposal.Block.BlockHash, block.BlockHash);
+
+    const tooLong = encodeMessage(PackageDesc, {
+      Type: PackageType.BLOCK_PROPOSAL,
+      Data: encodeMessage(ProposalDesc, {
+        Block: block,
+        Round: 1,
+        Justification: Array.from({ length: MAX_JUSTIFICATION + 1 }, () => rc),
+      }),
+    });
+    assert.throws(() => decodePackage(tooLong, limits), /justification too long/);
+    const noBlock = encodeMessage(PackageDesc, {
+      Type: PackageType.BLOCK_PROPOSAL,
+      Data: encodeMessage(ProposalDesc, { Round: 1 }),
+    });
+    assert.throws(() => decodePackage(noBlock, limits), WireError);
   });
 });
