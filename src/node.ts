@@ -58,6 +58,7 @@ import { openDatabase } from './storage/db.ts';
 import { GroupNetwork } from './p2p/group-net.ts';
 import { PeerCache } from './p2p/peer-cache.ts';
 import { createP2PHost } from './p2p/host.ts';
+import { DirectUpgrader } from './p2p/upgrade.ts';
 
 export { NODE_VERSION } from './version.ts';
 
@@ -90,6 +91,8 @@ export class RumNode {
   readonly p2p: Libp2p<{ pubsub: GossipSub }>;
   readonly net: GroupNetwork;
   readonly peers: PeerCache;
+  /** Turns relayed connections into direct ones once a direct path is known (src/p2p/upgrade.ts). */
+  private readonly upgrader: DirectUpgrader;
   private readonly groupsById = new Map<string, GroupChain>();
   private started = false;
 
@@ -107,6 +110,7 @@ export class RumNode {
     this.p2p = p2p;
     this.peerId = p2p.peerId.toString();
     this.peers = new PeerCache(store.db, p2p, init.logger);
+    this.upgrader = new DirectUpgrader(p2p);
     this.net = new GroupNetwork(
       {
         p2p,
@@ -227,6 +231,7 @@ export class RumNode {
   async start(): Promise<void> {
     if (this.started) return;
     await this.p2p.start();
+    this.upgrader.start();
     await this.net.start();
     this.peers.start();
     this.started = true;
@@ -243,6 +248,7 @@ export class RumNode {
       for (const g of this.groupsById.values()) g.stop();
       this.peers.stop();
       await this.net.stop();
+      this.upgrader.stop();
       await this.p2p.stop();
     }
     this.store.db.$client.close();

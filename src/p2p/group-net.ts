@@ -5,7 +5,7 @@
  */
 import { type GossipSub, type Message, TopicValidatorResult } from '@libp2p/gossipsub';
 import { createTopicScoreParams } from '@libp2p/gossipsub/score';
-import type { Libp2p, PeerId } from '@libp2p/interface';
+import type { Connection, Libp2p, PeerId } from '@libp2p/interface';
 import { CID } from 'multiformats/cid';
 import { sha256 as sha256Hasher } from 'multiformats/hashes/sha2';
 import type { Logger } from 'pino';
@@ -61,6 +61,12 @@ export async function groupRendezvous(groupId: string): Promise<CID> {
   return CID.createV1(0x55, digest);
 }
 
+/** The two members of @libp2p/gossipsub (17.1.1, pinned) that its own registrar hook uses. */
+interface GossipStreams {
+  streamsOutbound: Map<string, unknown>;
+  onPeerConnected(peer: PeerId, connection: Connection): void;
+}
+
 export class GroupNetwork {
   private readonly c: GroupNetworkComponents;
   private readonly rebroadcastMs: number;
@@ -97,6 +103,7 @@ export class GroupNetwork {
     });
     this.pubsub.addEventListener('message', this.onMessage);
     this.pubsub.addEventListener('subscription-change', this.onSubscriptionChange);
+    this.c.p2p.addEventListener('connection:close', this.onConnectionClose);
     this.timers.push(setInterval(() => this.rebroadcast(), this.rebroadcastMs).unref());
     this.timers.push(setInterval(() => this.resyncAll(), this.resyncMs).unref());
   }
@@ -109,9 +116,30 @@ export class GroupNetwork {
     this.timers = [];
     this.pubsub.removeEventListener('message', this.onMessage);
     this.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange);
+    this.c.p2p.removeEventListener('connection:close', this.onConnectionClose);
     await Promise.allSettled([...this.syncing.values()]);
     await this.c.p2p.unhandle(SYNC_PROTOCOL).catch(() => {});
   }
+
+  /**
+   * gossipsub keeps one outbound stream per peer, opened when libp2p reports a connection, and
+   * skips opening one while another exists. When a peer's connection is replaced (DCUtR or an
+   * upgrade closes the relayed one, or a reconnect races the old connection's teardown), the
+   * stream dies with the old connection and none is opened again: the peer stays subscribed
+   * but is sent nothing. So when a connection closes and the peer has another open, unlimited
+   * one, gossipsub is handed that connection, as libp2p's registrar would do.
+   */
+  private readonly onConnectionClose = (evt: CustomEvent<Connection>): void => {
+    const peer = evt.detail.remotePeer;
+    setTimeout(() => {
+      if (!this.running) return;
+      const open = this.c.p2p
+        .getConnections(peer)
+        .find((c) => c.status === 'open' && c.limits === undefined);
+      const gossip = this.pubsub as unknown as GossipStreams;
+      if (open && !gossip.streamsOutbound.has(peer.toString())) gossip.onPeerConnected(peer, open);
+    }, 100).unref();
+  };
 
   // ---- membership ----
   join(g: GroupChain): void {

@@ -7,7 +7,7 @@
 // - DCUtR: a public peer that reaches a NATed node through the relay ends up on a direct
 //   connection that the NATed node opened through its router.
 // - UPnP (--enablenat): behind routers that forward ports on request, two members advertise
-//   their routers' addresses, share a group, and reach each other directly at those addresses.
+//   their routers' addresses, share a group, and end up connected directly through the routers.
 // Needs root, iproute2, iptables and miniupnpd (installed by .ci/run); under CI it must run.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -26,6 +26,7 @@ const NAT_A_IP = '11.0.0.11';
 const NAT_B_IP = '11.0.0.12';
 const UPNP_C_IP = '11.0.0.13';
 const UPNP_D_IP = '11.0.0.14';
+const UPNP_E_IP = '11.0.0.15';
 const PORT = 7002;
 
 interface Peer {
@@ -43,7 +44,11 @@ describe('NAT traversal across network namespaces', { skip }, () => {
   let b: NodeProcess;
   let hostA: LabHost;
   let hostB: LabHost;
+  let upnpC: NodeProcess | undefined;
   const config = join(tempDir('rum-nat-'), 'rum.json');
+  // Another network name: a node on it cannot find the others through the DHT or gossip, so the
+  // connections it has are the ones a test makes.
+  const otherNetwork = join(tempDir('rum-nat-other-'), 'rum.json');
 
   const network = async (n: NodeProcess) => (await api(n.url, 'GET', '/api/v1/network')).json;
   const fullnode = (host: LabHost, extra: string[] = []) =>
@@ -54,6 +59,7 @@ describe('NAT traversal across network namespaces', { skip }, () => {
   before(async () => {
     if (unavailable) throw new Error(`CI=true, yet the NAT lab cannot run: ${unavailable}`);
     writeFileSync(config, JSON.stringify({ limits: NET_TEST_LIMITS }));
+    writeFileSync(otherNetwork, JSON.stringify({ limits: NET_TEST_LIMITS, networkName: 'natlab' }));
     lab = NetLab.create();
     const hostR = lab.addPublicHost('r', R_IP);
     hostA = lab.addHostBehindNat('a', NAT_A_IP);
@@ -155,8 +161,6 @@ describe('NAT traversal across network namespaces', { skip }, () => {
     // P speaks another network name, so A cannot learn of it through the DHT or gossip: the
     // relayed connection P opens is the only way A hears of P, the case DCUtR is for.
     const hostP = lab.addPublicHost('p', P_IP);
-    const otherNetwork = join(tempDir('rum-nat-p-'), 'rum.json');
-    writeFileSync(otherNetwork, JSON.stringify({ limits: NET_TEST_LIMITS, networkName: 'natlab' }));
     const p = await lab.startNode(hostP, {
       args: ['--listen', `/ip4/${P_IP}/tcp/${PORT}`, '--config', otherNetwork],
     });
@@ -186,7 +190,7 @@ describe('NAT traversal across network namespaces', { skip }, () => {
     assert.equal(direct.direction, 'inbound');
   });
 
-  it('UPnP: members behind routers that forward ports on request are reachable directly', async () => {
+  it('UPnP: members behind routers that forward ports on request connect directly', async () => {
     const routers = { c: UPNP_C_IP, d: UPNP_D_IP };
     const members: Record<string, { node: NodeProcess; id: string }> = {};
     for (const [name, routerIp] of Object.entries(routers)) {
@@ -201,6 +205,7 @@ describe('NAT traversal across network namespaces', { skip }, () => {
       members[name] = { node, id: info.peer_id };
     }
     const { c, d } = members as Record<'c' | 'd', { node: NodeProcess; id: string }>;
+    upnpC = c.node;
     const created = await createPublicGroup(c.node.url, 'upnp');
     const joined = await api(d.node.url, 'POST', '/api/v2/group/join', { seed: created.seed });
     assert.equal(joined.status, 200, joined.text);
@@ -216,15 +221,45 @@ describe('NAT traversal across network namespaces', { skip }, () => {
       60_000,
       200,
     );
-    // D reaches C at the address C's router forwards: a direct connection into C's home network.
-    const dialed = await api(d.node.url, 'POST', '/api/v1/network/peers', [
-      `/ip4/${UPNP_C_IP}/tcp/${PORT}/p2p/${c.id}`,
+    // Whichever way they met (through the relay before a port was forwarded, or directly), they
+    // end up on direct connections through the routers.
+    const toD = await until(async () => {
+      const conns: Peer[] = (await network(c.node)).peers.filter((x: Peer) => x.peer_id === d.id);
+      return conns.length > 0 && conns.every((x) => !x.addr.includes('/p2p-circuit'))
+        ? conns
+        : null;
+    }, 'only direct connections between C and D');
+    for (const p of toD) {
+      // Out to D's forwarded port, or in from D's router.
+      const want =
+        p.direction === 'outbound' ? `/ip4/${UPNP_D_IP}/tcp/${PORT}/` : `/ip4/${UPNP_D_IP}/tcp/`;
+      assert.ok(p.addr.startsWith(want), `through D's router: ${p.direction} ${p.addr}`);
+    }
+  });
+
+  it("a relayed connection becomes direct when the peer's router forwards its port later", async () => {
+    // C's port is forwarded already. E dials C through the relay within its first seconds,
+    // before its own router forwards its port: C takes the relayed connection with no direct
+    // address of E to dial, and DCUtR, which runs only then, leaves it relayed. When E's router
+    // forwards the port, identify tells C, and C (or E) replaces the relayed connection.
+    const cInfo = (await network(upnpC!)).peer_id as string;
+    const hostE = lab.addHostBehindNat('e', UPNP_E_IP, { upnp: true });
+    const e = await lab.startNode(hostE, {
+      args: ['--listen', `/ip4/${hostE.ip}/tcp/${PORT}`, '--config', otherNetwork, '--peer', rAddr],
+    });
+    const relayed = await api(e.url, 'POST', '/api/v1/network/peers', [
+      `${rAddr}/p2p-circuit/p2p/${cInfo}`,
     ]);
-    assert.equal(dialed.json.succ_count, 1, dialed.text);
-    const fromD = (await network(c.node)).peers.filter(
-      (x: Peer) => x.peer_id === d.id && !x.addr.includes('/p2p-circuit'),
+    assert.equal(relayed.json.succ_count, 1, relayed.text);
+    const eId = (await network(e)).peer_id as string;
+    const early: Peer[] = (await network(upnpC!)).peers.filter((x: Peer) => x.peer_id === eId);
+    assert.ok(
+      early.length > 0 && early.every((x) => x.addr.includes('/p2p-circuit')),
+      JSON.stringify(early),
     );
-    assert.ok(fromD.length > 0, 'C has a direct connection from D');
-    for (const p of fromD) assert.ok(p.addr.startsWith(`/ip4/${UPNP_D_IP}/tcp/`), p.addr);
+    await until(async () => {
+      const conns: Peer[] = (await network(upnpC!)).peers.filter((x: Peer) => x.peer_id === eId);
+      return conns.length > 0 && conns.every((x) => x.addr.startsWith(`/ip4/${UPNP_E_IP}/tcp/`));
+    }, "only direct connections between C and E, through E's router");
   });
 });

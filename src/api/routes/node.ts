@@ -2,7 +2,7 @@
 import type { Libp2p } from '@libp2p/interface';
 import { isPrivateIp } from '@libp2p/utils';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
+import { multiaddr } from '@multiformats/multiaddr';
 import type { FastifyInstance } from 'fastify';
 import { decodeSeedUrl, SeedError } from '../../chain/seed.ts';
 import { toHex } from '../../crypto/encoding.ts';
@@ -10,6 +10,7 @@ import { ethAddress, libp2pPubkeyString } from '../../crypto/keys.ts';
 import { fromPubkeyOrNull } from '../../crypto/pubkey-format.ts';
 import { signatureBackend } from '../../crypto/sign.ts';
 import { BadRequestError } from '../../errors.ts';
+import { dialUpgrading } from '../../p2p/upgrade.ts';
 import { NODE_VERSION } from '../../node.ts';
 import type { ApiComponents } from '../server.ts';
 
@@ -51,28 +52,6 @@ export async function peersByProtocol(p2p: Libp2p): Promise<Record<string, strin
     }
   }
   return out;
-}
-
-const isRelayed = (a: { toString(): string }) => a.toString().includes('/p2p-circuit');
-
-/**
- * Dials a peer at an address. Given a direct address of a peer that this node reaches only
- * through a relay, it opens the direct connection (libp2p would hand back the relayed one) and
- * then closes the relayed ones, as DCUtR does when it upgrades a connection.
- */
-async function dialUpgrading(p2p: Libp2p, ma: Multiaddr): Promise<void> {
-  const id = ma.getComponents().findLast((c) => c.name === 'p2p')?.value;
-  // A copy: libp2p hands out its live list, which the dial below extends.
-  const existing = id ? [...p2p.getConnections(peerIdFromString(id))] : [];
-  const upgrade =
-    !isRelayed(ma) && existing.length > 0 && existing.every((c) => isRelayed(c.remoteAddr));
-  const signal = AbortSignal.timeout(10_000);
-  const conn = await p2p.dial(ma, { signal, ...(upgrade ? { force: true } : {}) });
-  if (upgrade && !isRelayed(conn.remoteAddr)) {
-    await Promise.all(
-      existing.map((c) => c.close({ signal }).catch(() => c.abort(new Error('upgraded')))),
-    );
-  }
 }
 
 export function registerNodeRoutes(app: FastifyInstance, { node }: ApiComponents): void {
@@ -147,7 +126,13 @@ export function registerNodeRoutes(app: FastifyInstance, { node }: ApiComponents
             const ma = multiaddr(text);
             if (!ma.getComponents().some((c) => c.name === 'p2p'))
               throw new Error('no /p2p/<peer id>');
-            await dialUpgrading(node.p2p, ma);
+            const id = ma.getComponents().findLast((c) => c.name === 'p2p')?.value;
+            await dialUpgrading(
+              node.p2p,
+              id ? peerIdFromString(id) : undefined,
+              ma,
+              AbortSignal.timeout(10_000),
+            );
             result.succ_count++;
           } catch (err) {
             result.err_count++;
