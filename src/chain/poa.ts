@@ -23,7 +23,7 @@
  * votes split between blocks are released by the next round's justification, which names one
  * of them (or frees the choice), instead of binding each producer to its first vote forever.
  */
-import { bytesEqual, toHex } from '../crypto/encoding.ts';
+import { bytesEqual, fromHex, toHex } from '../crypto/encoding.ts';
 import { pubkeyBytesUnchecked } from '../crypto/keys.ts';
 import { sha256, signDigest, verifyDigest } from '../crypto/sign.ts';
 import type { GroupChain } from './group.ts';
@@ -310,7 +310,7 @@ export class MultiProducer {
         BlockId: this.height,
         Round: r,
         Pubkey: this.me(),
-        LockedHash: this.state.lockedHash ? fromHexBytes(this.state.lockedHash) : new Uint8Array(0),
+        LockedHash: this.state.lockedHash ? fromHex(this.state.lockedHash) : new Uint8Array(0),
         LockedRound: this.state.lockedHash ? this.state.lockedRound : 0,
       },
       this.signKey,
@@ -399,7 +399,17 @@ export class MultiProducer {
     if (block.BlockId !== h || !this.g.isProducer) return;
     const hash = toHex(block.BlockHash);
     const proposer = proposerFor(this.g.producers, h, r);
-    const witnesses = (block.Witnesses ?? []).filter((w) => (w.Round ?? 0) === r);
+    const votes: Vote[] = (block.Witnesses ?? [])
+      .filter((w) => (w.Round ?? 0) === r)
+      .map((w) => ({
+        GroupId: block.GroupId,
+        BlockId: h,
+        BlockHash: block.BlockHash,
+        Pubkey: w.Pubkey,
+        Sign: w.Sign,
+        Round: r,
+      }));
+    let proposerVote: Vote | undefined;
     if (r === 0) {
       if (block.ProducerPubkey !== proposer) return;
     } else {
@@ -408,9 +418,9 @@ export class MultiProducer {
         this.opts.onError?.(`round ${r} proposal at ${h} is not justified`);
         return;
       }
-      const own = witnesses.find((w) => w.Pubkey === proposer);
-      const pub = own ? pubkeyBytesUnchecked(own.Pubkey) : null;
-      if (!own || !pub || !verifyDigest(pub, voteDigest(block.BlockHash, r), own.Sign)) return;
+      // The round's proposer votes for what it proposes: one block a round.
+      proposerVote = votes.find((v) => v.Pubkey === proposer);
+      if (!proposerVote || !verifyVote(proposerVote)) return;
     }
     if (!this.blocks.has(hash)) {
       const check = this.g.validateCandidate(block);
@@ -422,15 +432,8 @@ export class MultiProducer {
       // In round 0 the producer's own signature is its vote.
       this.addVote(hash, 0, block.ProducerPubkey, block.ProducerSign);
     }
-    for (const w of witnesses) {
-      this.acceptVote({
-        GroupId: block.GroupId,
-        BlockId: h,
-        BlockHash: block.BlockHash,
-        ...w,
-        Round: r,
-      });
-    }
+    if (proposerVote) this.addVote(hash, r, proposerVote.Pubkey, proposerVote.Sign);
+    for (const v of votes) this.acceptVote(v);
     // A justified proposal of a later round moves this producer there.
     if (r > this.round) {
       this.round = r;
@@ -498,8 +501,4 @@ export class MultiProducer {
       this.opts.onError?.(`final block not applied: ${res.reason}`);
     this.syncHeight();
   }
-}
-
-function fromHexBytes(hex: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(hex, 'hex'));
 }

@@ -37,7 +37,7 @@ export function voteDigest(blockHash: Uint8Array, round: number): Uint8Array {
 }
 
 /** The round a final block's witnesses voted in, or null when they disagree. */
-export function witnessRound(block: Block): number | null {
+function witnessRound(block: Block): number | null {
   const rounds = new Set((block.Witnesses ?? []).map((w) => w.Round ?? 0));
   if (rounds.size > 1) return null;
   return rounds.size === 0 ? 0 : [...rounds][0]!;

@@ -17,7 +17,7 @@ export const isRelayed = (a: { toString(): string }): boolean =>
   a.toString().includes('/p2p-circuit');
 
 /** A direct TCP or WebSocket address on a public IP. */
-export function isPublicDirect(ma: Multiaddr): boolean {
+export function isPublicDirect(ma: { toString(): string }): boolean {
   const m = /^\/ip[46]\/([^/]+)\/tcp\/\d+/.exec(ma.toString());
   return m !== null && !isRelayed(ma) && isPrivateIp(m[1]!) === false;
 }
@@ -29,22 +29,18 @@ export function isPublicDirect(ma: Multiaddr): boolean {
  */
 export async function dialUpgrading(
   p2p: Libp2p,
-  peer: PeerId | undefined,
-  addrs: Multiaddr | Multiaddr[],
+  peer: PeerId,
+  addrs: Multiaddr[],
   signal: AbortSignal,
 ): Promise<Connection> {
-  const list = Array.isArray(addrs) ? addrs : [addrs];
   // A copy: libp2p hands out its live list, which the dial below extends.
-  const existing = peer ? [...p2p.getConnections(peer)] : [];
+  const existing = [...p2p.getConnections(peer)];
   const upgrade =
-    list.some((a) => !isRelayed(a)) &&
+    addrs.some((a) => !isRelayed(a)) &&
     existing.length > 0 &&
     existing.every((c) => isRelayed(c.remoteAddr));
-  const target = upgrade ? list.filter((a) => !isRelayed(a)) : list;
-  const conn = await p2p.dial(target.length === 1 ? target[0]! : target, {
-    signal,
-    ...(upgrade ? { force: true } : {}),
-  });
+  const target = upgrade ? addrs.filter((a) => !isRelayed(a)) : addrs;
+  const conn = await p2p.dial(target, { signal, ...(upgrade ? { force: true } : {}) });
   if (upgrade && !isRelayed(conn.remoteAddr)) {
     await Promise.all(
       existing.map((c) => c.close({ signal }).catch(() => c.abort(new Error('upgraded')))),

@@ -1,6 +1,5 @@
 /** Node and network info, Prometheus metrics and quorum's small tools. */
 import type { Libp2p } from '@libp2p/interface';
-import { isPrivateIp } from '@libp2p/utils';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { FastifyInstance } from 'fastify';
@@ -10,7 +9,7 @@ import { ethAddress, libp2pPubkeyString } from '../../crypto/keys.ts';
 import { fromPubkeyOrNull } from '../../crypto/pubkey-format.ts';
 import { signatureBackend } from '../../crypto/sign.ts';
 import { BadRequestError } from '../../errors.ts';
-import { dialUpgrading } from '../../p2p/upgrade.ts';
+import { dialUpgrading, isPublicDirect, isRelayed } from '../../p2p/upgrade.ts';
 import { NODE_VERSION } from '../../node.ts';
 import type { ApiComponents } from '../server.ts';
 
@@ -28,12 +27,8 @@ function humanBytes(n: number): string {
 /** quorum's `peers`: connected peer ids under each protocol they speak. */
 /** quorum's nat_type: Public with a public address, Private behind a relay, else Unknown. */
 export function natType(addrs: string[]): 'Public' | 'Private' | 'Unknown' {
-  const publicIp = (a: string) => {
-    const m = /^\/ip[46]\/([^/]+)/.exec(a);
-    return m ? !isPrivateIp(m[1]!) : false;
-  };
-  if (addrs.some((a) => publicIp(a) && !a.includes('/p2p-circuit'))) return 'Public';
-  if (addrs.some((a) => a.includes('/p2p-circuit'))) return 'Private';
+  if (addrs.some(isPublicDirect)) return 'Public';
+  if (addrs.some(isRelayed)) return 'Private';
   return 'Unknown';
 }
 
@@ -124,15 +119,9 @@ export function registerNodeRoutes(app: FastifyInstance, { node }: ApiComponents
         (req.body as string[]).map(async (text) => {
           try {
             const ma = multiaddr(text);
-            if (!ma.getComponents().some((c) => c.name === 'p2p'))
-              throw new Error('no /p2p/<peer id>');
             const id = ma.getComponents().findLast((c) => c.name === 'p2p')?.value;
-            await dialUpgrading(
-              node.p2p,
-              id ? peerIdFromString(id) : undefined,
-              ma,
-              AbortSignal.timeout(10_000),
-            );
+            if (!id) throw new Error('no /p2p/<peer id>');
+            await dialUpgrading(node.p2p, peerIdFromString(id), [ma], AbortSignal.timeout(10_000));
             result.succ_count++;
           } catch (err) {
             result.err_count++;
