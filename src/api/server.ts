@@ -115,6 +115,17 @@ export async function buildApi(c: ApiComponents): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send({ message: `no route ${req.method} ${req.url.split('?')[0]}` });
   });
+  // axios, as rum-fullnode-sdk's Token.refresh uses it, sends a POST with no body as
+  // application/x-www-form-urlencoded: an empty form is no body; a form with content stays 415.
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_req, body, done) => {
+      if (body === '') return done(null, undefined);
+      const err = new Error('Unsupported Media Type: application/x-www-form-urlencoded');
+      done(Object.assign(err, { statusCode: 415 }), undefined);
+    },
+  );
 
   registerGroupRoutes(app, c);
   registerContentRoutes(app, c);

@@ -1,7 +1,11 @@
-/** Trx and block lookup; chain config (allow/deny lists, trx auth mode) and app config. */
+/**
+ * Trx and block lookup; chain config (allow/deny lists, trx auth mode) and app config. The read
+ * answers are exported: quorum's light-client routes (./lightnode.ts) give the same ones.
+ */
 import type { FastifyInstance } from 'fastify';
 import { TrxAuthMode, TrxType, trxTypeName } from '../../chain/pb.ts';
-import { BadRequestError } from '../../errors.ts';
+import { BadRequestError, NotFoundError } from '../../errors.ts';
+import type { RumNode } from '../../node.ts';
 import type { TrxRuleRow } from '../../storage/chain-store.ts';
 import { blockJson, trxJson } from '../json.ts';
 import type { ApiComponents } from '../server.ts';
@@ -15,11 +19,13 @@ const CONFIGURABLE = {
 } as const;
 type ConfigurableName = keyof typeof CONFIGURABLE;
 
+/** A trx type by name; like quorum, in either case ("post" or "POST"). */
 function trxTypeOf(name: unknown): number {
-  if (typeof name !== 'string' || !(name in CONFIGURABLE)) {
+  const upper = typeof name === 'string' ? name.toUpperCase() : '';
+  if (!Object.hasOwn(CONFIGURABLE, upper)) {
     throw new BadRequestError(`trx_type must be one of ${Object.keys(CONFIGURABLE).join(', ')}`);
   }
-  return CONFIGURABLE[name as ConfigurableName];
+  return CONFIGURABLE[upper as ConfigurableName];
 }
 
 function parseConfig(text: string): Record<string, unknown> {
@@ -44,6 +50,65 @@ function ruleJson(r: TrxRuleRow) {
 }
 
 const appConfigTypeName = ['INT', 'BOOL', 'STRING'];
+
+/** Params {group_id, trx_type}: a trx type whose auth mode can be read. */
+export const trxTypeParams = {
+  type: 'object',
+  required: ['group_id', 'trx_type'],
+  properties: {
+    group_id: uuid,
+    trx_type: { type: 'string', enum: Object.keys(CONFIGURABLE) },
+  },
+  additionalProperties: false,
+} as const;
+
+/** Params {group_id, key}: one app config item. */
+export const appConfigKeyParams = {
+  type: 'object',
+  required: ['group_id', 'key'],
+  properties: { group_id: uuid, key: { type: 'string', minLength: 1, maxLength: 128 } },
+  additionalProperties: false,
+} as const;
+
+/** quorum's TrxAuthItem: the auth mode of a trx type (FOLLOW_DNY_LIST until set). */
+export function trxAuthModeJson(node: RumNode, groupId: string, trxType: string) {
+  node.group(groupId);
+  const mode = node.store.authMode(groupId, trxTypeOf(trxType)) ?? TrxAuthMode.FOLLOW_DNY_LIST;
+  return {
+    TrxType: trxType,
+    AuthType: mode === TrxAuthMode.FOLLOW_ALW_LIST ? 'FOLLOW_ALW_LIST' : 'FOLLOW_DNY_LIST',
+  };
+}
+
+/** quorum's ChainSendTrxRuleListItem list: the allow list (0) or the deny list (1). */
+export function trxRulesJson(node: RumNode, groupId: string, list: 0 | 1) {
+  node.group(groupId);
+  return node.store.listRules(groupId, list).map(ruleJson);
+}
+
+/** quorum's AppConfigKeyListItem list: names and types of the app config items. */
+export function appConfigKeysJson(node: RumNode, groupId: string) {
+  node.group(groupId);
+  return node.store
+    .listAppConfig(groupId)
+    .map((r) => ({ Name: r.name, Type: appConfigTypeName[r.type] }));
+}
+
+/** quorum's AppConfigKeyItem; NotFoundError when the group has no such item. */
+export function appConfigItemJson(node: RumNode, groupId: string, key: string) {
+  node.group(groupId);
+  const r = node.store.getAppConfig(groupId, key);
+  if (!r) throw new NotFoundError(`app config ${key} not found`);
+  return {
+    Name: r.name,
+    Type: appConfigTypeName[r.type],
+    Value: r.value,
+    OwnerPubkey: r.ownerPubkey,
+    OwnerSign: r.ownerSign,
+    Memo: r.memo,
+    TimeStamp: BigInt(r.timestamp),
+  };
+}
 
 export function registerChainRoutes(app: FastifyInstance, { node }: ApiComponents): void {
   app.get(
@@ -156,8 +221,7 @@ export function registerChainRoutes(app: FastifyInstance, { node }: ApiComponent
       },
       async (req, reply) => {
         const { group_id } = req.params as { group_id: string };
-        node.group(group_id);
-        return sendJson(reply, node.store.listRules(group_id, list).map(ruleJson));
+        return sendJson(reply, trxRulesJson(node, group_id, list));
       },
     );
   }
@@ -168,26 +232,12 @@ export function registerChainRoutes(app: FastifyInstance, { node }: ApiComponent
       schema: {
         tags: ['Chain config'],
         summary: 'The auth mode of a trx type',
-        params: {
-          type: 'object',
-          required: ['group_id', 'trx_type'],
-          properties: {
-            group_id: uuid,
-            trx_type: { type: 'string', enum: Object.keys(CONFIGURABLE) },
-          },
-          additionalProperties: false,
-        },
+        params: trxTypeParams,
       },
     },
     async (req) => {
       const { group_id, trx_type } = req.params as { group_id: string; trx_type: string };
-      node.group(group_id);
-      const mode =
-        node.store.authMode(group_id, trxTypeOf(trx_type)) ?? TrxAuthMode.FOLLOW_DNY_LIST;
-      return {
-        TrxType: trx_type,
-        AuthType: mode === TrxAuthMode.FOLLOW_ALW_LIST ? 'FOLLOW_ALW_LIST' : 'FOLLOW_DNY_LIST',
-      };
+      return trxAuthModeJson(node, group_id, trx_type);
     },
   );
 
@@ -235,13 +285,7 @@ export function registerChainRoutes(app: FastifyInstance, { node }: ApiComponent
         params: groupParams,
       },
     },
-    async (req) => {
-      const { group_id } = req.params as { group_id: string };
-      node.group(group_id);
-      return node.store
-        .listAppConfig(group_id)
-        .map((r) => ({ Name: r.name, Type: appConfigTypeName[r.type] }));
-    },
+    async (req) => appConfigKeysJson(node, (req.params as { group_id: string }).group_id),
   );
 
   app.get(
@@ -250,28 +294,12 @@ export function registerChainRoutes(app: FastifyInstance, { node }: ApiComponent
       schema: {
         tags: ['App config'],
         summary: 'One app config item',
-        params: {
-          type: 'object',
-          required: ['group_id', 'key'],
-          properties: { group_id: uuid, key: { type: 'string', minLength: 1, maxLength: 128 } },
-          additionalProperties: false,
-        },
+        params: appConfigKeyParams,
       },
     },
     async (req, reply) => {
       const { group_id, key } = req.params as { group_id: string; key: string };
-      node.group(group_id);
-      const r = node.store.getAppConfig(group_id, key);
-      if (!r) return reply.code(404).send({ message: `app config ${key} not found` });
-      return sendJson(reply, {
-        Name: r.name,
-        Type: appConfigTypeName[r.type],
-        Value: r.value,
-        OwnerPubkey: r.ownerPubkey,
-        OwnerSign: r.ownerSign,
-        Memo: r.memo,
-        TimeStamp: BigInt(r.timestamp),
-      });
+      return sendJson(reply, appConfigItemJson(node, group_id, key));
     },
   );
 }

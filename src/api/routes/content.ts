@@ -1,7 +1,8 @@
 /**
  * Posting and reading content: quorum's current forms (POST /api/v1/group/{id}/content with
  * {"data": …}, GET /app/api/v1/group/{id}/content) and the older ones its README teaches
- * (POST /api/v1/group/content with an Activity, POST /app/api/v1/group/{id}/content).
+ * (POST /api/v1/group/content with an Activity, POST /app/api/v1/group/{id}/content). The paged
+ * read is exported for the light-client route GET /api/v1/node/{id}/groupctn (./lightnode.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import { parseJsonPayload } from '../../chain/apply.ts';
@@ -46,7 +47,8 @@ function contentRows(
   });
 }
 
-const readQuery = {
+/** The paging query of a content read: num, start_trx, include_start_trx, reverse, senders. */
+export const readQuery = {
   type: 'object',
   properties: {
     num: { type: 'integer', minimum: 0, maximum: 100000 },
@@ -60,6 +62,27 @@ const readQuery = {
   },
   additionalProperties: false,
 } as const;
+
+/**
+ * A page of a group's content as trxs in chain order: with Data decrypted (base64; null when
+ * this node cannot read it), or as stored (encrypted) when `decrypted` is false.
+ */
+export function contentTrxsJson(
+  node: RumNode,
+  groupId: string,
+  q: Record<string, unknown>,
+  senders: string[],
+  decrypted: boolean,
+): Record<string, unknown>[] {
+  const out = [];
+  for (const row of contentRows(node, groupId, q, senders)) {
+    const t = node.store.getTrx(groupId, row.trxId);
+    if (!t) continue;
+    if (!decrypted) out.push(trxJson(t.trx));
+    else out.push(trxJson(t.trx, row.data ? new Uint8Array(row.data) : null));
+  }
+  return out;
+}
 
 export function registerContentRoutes(app: FastifyInstance, { node }: ApiComponents): void {
   app.post(
@@ -126,13 +149,8 @@ export function registerContentRoutes(app: FastifyInstance, { node }: ApiCompone
     async (req, reply) => {
       const { group_id } = req.params as { group_id: string };
       const q = req.query as Record<string, unknown>;
-      const rows = contentRows(node, group_id, q, (q.senders as string[] | undefined) ?? []);
-      const out = [];
-      for (const row of rows) {
-        const t = node.store.getTrx(group_id, row.trxId);
-        if (t) out.push(trxJson(t.trx, row.data ? new Uint8Array(row.data) : null));
-      }
-      return sendJson(reply, out);
+      const senders = (q.senders as string[] | undefined) ?? [];
+      return sendJson(reply, contentTrxsJson(node, group_id, q, senders, true));
     },
   );
 

@@ -50,7 +50,10 @@ export function registerGroupRoutes(app: FastifyInstance, { node, tokens }: ApiC
   const chainUrls = (groupId: string): string[] => {
     const exp = Math.floor(Date.now() / 1000) + 5 * 365 * 24 * 3600;
     const jwt = tokens.create({ name: `allow-${groupId}`, role: 'node', allowGroup: groupId, exp });
-    return [`http://${node.config.apiHost}:${node.config.apiPort}?jwt=${jwt}`];
+    // The port the API listens on (with --apiport 0 the configured one is 0).
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : node.config.apiPort;
+    return [`http://${node.config.apiHost}:${port}?jwt=${jwt}`];
   };
 
   app.post(

@@ -1,10 +1,12 @@
 /**
  * Members: quorum's announce (a node offers its keys to a group) and the owner's approval of
- * users (/api/v1/group/user), with the lists of announced users.
+ * users (/api/v1/group/user), with the lists of announced users. The read answers are exported:
+ * quorum's light-client routes (./lightnode.ts) give the same ones.
  */
 import type { FastifyInstance } from 'fastify';
 import { AnnounceType } from '../../chain/pb.ts';
 import { NotFoundError } from '../../errors.ts';
+import type { RumNode } from '../../node.ts';
 import type { AnnounceRow } from '../../storage/chain-store.ts';
 import type { ApiComponents } from '../server.ts';
 import { groupParams, memo, sendJson, uuid } from './common.ts';
@@ -21,6 +23,49 @@ function announcedUserJson(a: AnnounceRow) {
     TimeStamp: BigInt(a.timestamp),
   };
 }
+
+/** quorum's ProducerListItem list: the producers of a group, the owner first. */
+export function producersJson(node: RumNode, groupId: string) {
+  const g = node.group(groupId);
+  const rows = new Map(node.store.listProducers(groupId).map((p) => [p.producerPubkey, p]));
+  const owner = g.row.ownerPubkey;
+  return [owner, ...[...rows.keys()].filter((k) => k !== owner)].map((pk) => ({
+    ProducerPubkey: pk,
+    OwnerPubkey: owner,
+    OwnerSign: rows.get(pk)?.ownerSign ?? '',
+    TimeStamp: BigInt(rows.get(pk)?.timestamp ?? g.row.joinedAt),
+    BlockWithness: 0,
+  }));
+}
+
+/** The producers who announced themselves (quorum's AnnouncedProducerListItem list). */
+export function announcedProducersJson(node: RumNode, groupId: string) {
+  node.group(groupId);
+  return node.store.listAnnounces(groupId, AnnounceType.AS_PRODUCER).map((a) => ({
+    AnnouncedPubkey: a.signPubkey,
+    AnnouncerSign: a.announcerSign,
+    Result: RESULT_NAMES[a.result] ?? 'ANNOUNCED',
+    Action: 'ADD',
+    Memo: a.memo,
+    TimeStamp: BigInt(a.timestamp),
+  }));
+}
+
+/** The users who announced themselves (quorum's AnnouncedUserListItem list). */
+export function announcedUsersJson(node: RumNode, groupId: string) {
+  node.group(groupId);
+  return node.store.listAnnounces(groupId, AnnounceType.AS_USER).map(announcedUserJson);
+}
+
+/** One announced user; NotFoundError when that key has not announced itself. */
+export function announcedUserOneJson(node: RumNode, groupId: string, signPubkey: string) {
+  node.group(groupId);
+  const a = node.store.getAnnounce(groupId, AnnounceType.AS_USER, signPubkey);
+  if (!a) throw new NotFoundError(`${signPubkey} has not announced itself in this group`);
+  return announcedUserJson(a);
+}
+
+export const signPubkeyText = { type: 'string', minLength: 44, maxLength: 44 } as const;
 
 export function registerUserRoutes(app: FastifyInstance, { node }: ApiComponents): void {
   app.post(
@@ -154,23 +199,8 @@ export function registerUserRoutes(app: FastifyInstance, { node }: ApiComponents
         params: groupParams,
       },
     },
-    async (req, reply) => {
-      const { group_id } = req.params as { group_id: string };
-      const g = node.group(group_id);
-      const rows = new Map(node.store.listProducers(group_id).map((p) => [p.producerPubkey, p]));
-      return sendJson(
-        reply,
-        [g.row.ownerPubkey, ...[...rows.keys()].filter((k) => k !== g.row.ownerPubkey)].map(
-          (pk) => ({
-            ProducerPubkey: pk,
-            OwnerPubkey: g.row.ownerPubkey,
-            OwnerSign: rows.get(pk)?.ownerSign ?? '',
-            TimeStamp: BigInt(rows.get(pk)?.timestamp ?? g.row.joinedAt),
-            BlockWithness: 0,
-          }),
-        ),
-      );
-    },
+    async (req, reply) =>
+      sendJson(reply, producersJson(node, (req.params as { group_id: string }).group_id)),
   );
 
   app.get(
@@ -182,21 +212,8 @@ export function registerUserRoutes(app: FastifyInstance, { node }: ApiComponents
         params: groupParams,
       },
     },
-    async (req, reply) => {
-      const { group_id } = req.params as { group_id: string };
-      node.group(group_id);
-      return sendJson(
-        reply,
-        node.store.listAnnounces(group_id, AnnounceType.AS_PRODUCER).map((a) => ({
-          AnnouncedPubkey: a.signPubkey,
-          AnnouncerSign: a.announcerSign,
-          Result: RESULT_NAMES[a.result] ?? 'ANNOUNCED',
-          Action: 'ADD',
-          Memo: a.memo,
-          TimeStamp: BigInt(a.timestamp),
-        })),
-      );
-    },
+    async (req, reply) =>
+      sendJson(reply, announcedProducersJson(node, (req.params as { group_id: string }).group_id)),
   );
 
   app.get(
@@ -204,14 +221,8 @@ export function registerUserRoutes(app: FastifyInstance, { node }: ApiComponents
     {
       schema: { tags: ['Members'], summary: 'Users who announced themselves', params: groupParams },
     },
-    async (req, reply) => {
-      const { group_id } = req.params as { group_id: string };
-      node.group(group_id);
-      return sendJson(
-        reply,
-        node.store.listAnnounces(group_id, AnnounceType.AS_USER).map(announcedUserJson),
-      );
-    },
+    async (req, reply) =>
+      sendJson(reply, announcedUsersJson(node, (req.params as { group_id: string }).group_id)),
   );
 
   app.get(
@@ -223,20 +234,14 @@ export function registerUserRoutes(app: FastifyInstance, { node }: ApiComponents
         params: {
           type: 'object',
           required: ['group_id', 'sign_pubkey'],
-          properties: {
-            group_id: uuid,
-            sign_pubkey: { type: 'string', minLength: 44, maxLength: 44 },
-          },
+          properties: { group_id: uuid, sign_pubkey: signPubkeyText },
           additionalProperties: false,
         },
       },
     },
     async (req, reply) => {
       const { group_id, sign_pubkey } = req.params as { group_id: string; sign_pubkey: string };
-      node.group(group_id);
-      const a = node.store.getAnnounce(group_id, AnnounceType.AS_USER, sign_pubkey);
-      if (!a) throw new NotFoundError(`${sign_pubkey} has not announced itself in this group`);
-      return sendJson(reply, announcedUserJson(a));
+      return sendJson(reply, announcedUserOneJson(node, group_id, sign_pubkey));
     },
   );
 }
