@@ -1,7 +1,8 @@
 /**
  * The API tokens of quorum: HS256 JSON Web Tokens (RFC 7519) whose claims name the holder, its
  * role ('chain' for the chain API, 'node' for a light node's access to one group) and the group
- * it may use ('*' for all). Older quorum tokens carried `allowGroups: string[]` instead of
+ * it may use ('*' for all); this node also gives each token a `jti` (RFC 7519 §4.1.7), the id its
+ * token list shows. Older quorum tokens carried `allowGroups: string[]` instead of
  * `allowGroup`; they are accepted and normalised to their first element.
  *
  * Only HS256 is accepted: the algorithm named in the header is checked before anything else, so
@@ -26,6 +27,8 @@ export interface JwtClaims {
   exp: number;
   /** Issue time, in seconds since the epoch. */
   iat?: number;
+  /** Token id; absent from quorum's tokens. */
+  jti?: string;
 }
 
 export type JwtResult = { ok: true; claims: JwtClaims } | { ok: false; reason: string };
@@ -70,6 +73,9 @@ export function signJwt(claims: JwtClaims, key: Uint8Array): string {
   if (claims.iat !== undefined && !isTime(claims.iat)) {
     throw new JwtError('claim iat must be a time in seconds');
   }
+  if (claims.jti !== undefined && typeof claims.jti !== 'string') {
+    throw new JwtError('claim jti must be a string');
+  }
   const body: Record<string, unknown> = {
     name: claims.name,
     role: claims.role,
@@ -77,6 +83,7 @@ export function signJwt(claims: JwtClaims, key: Uint8Array): string {
     exp: claims.exp,
   };
   if (claims.iat !== undefined) body.iat = claims.iat;
+  if (claims.jti !== undefined) body.jti = claims.jti;
   const signingInput = `${HEADER}.${toBase64Url(utf8Bytes(JSON.stringify(body)))}`;
   return `${signingInput}.${toBase64Url(hmac(key, signingInput))}`;
 }
@@ -136,7 +143,7 @@ export function verifyJwt(token: string, key: Uint8Array, nowSeconds?: number): 
 
   const payload = decodeJsonObject(payloadPart);
   if (!payload) return { ok: false, reason: 'invalid payload JSON' };
-  const { name, role, exp, iat } = payload;
+  const { name, role, exp, iat, jti } = payload;
   if (typeof name !== 'string') return { ok: false, reason: 'invalid name claim' };
   if (!isRole(role)) return { ok: false, reason: 'invalid role claim' };
   const allowGroup = allowGroupOf(payload);
@@ -145,10 +152,13 @@ export function verifyJwt(token: string, key: Uint8Array, nowSeconds?: number): 
     return { ok: false, reason: 'missing allowGroup claim' };
   if (!isTime(exp)) return { ok: false, reason: 'invalid exp claim' };
   if (iat !== undefined && !isTime(iat)) return { ok: false, reason: 'invalid iat claim' };
+  if (jti !== undefined && typeof jti !== 'string')
+    return { ok: false, reason: 'invalid jti claim' };
   if (exp <= now) return { ok: false, reason: 'token expired' };
 
   const claims: JwtClaims = { name, role, allowGroup, exp };
   if (iat !== undefined) claims.iat = iat;
+  if (jti !== undefined) claims.jti = jti;
   return { ok: true, claims };
 }
 

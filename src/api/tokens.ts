@@ -1,10 +1,12 @@
 /**
  * API tokens: HS256 JWTs as quorum issues them, listed in the database so they can be revoked.
- * The signing key lives in the keystore and is never returned by any endpoint.
+ * The database keeps each token's SHA-256 and an id, never the token; the signing key lives in
+ * the keystore. Neither is returned by any endpoint.
  */
 import { randomBytes } from 'node:crypto';
 import type { Keystore } from '../crypto/keystore.ts';
-import type { ChainStore, TokenRow } from '../storage/chain-store.ts';
+import { hashToken, newTokenId } from '../storage/api-tokens.ts';
+import type { ChainStore, NewTokenRow, TokenRow } from '../storage/chain-store.ts';
 import { type JwtClaims, type JwtResult, signJwt, verifyJwt } from './jwt.ts';
 
 export const JWT_KEY_NAME = 'api-jwt-hs256';
@@ -26,17 +28,28 @@ export class TokenService {
     return new TokenService(store, keystore.get('secret', JWT_KEY_NAME));
   }
 
-  create(claims: Omit<JwtClaims, 'iat'>): string {
+  /** Signs the claims with a new jti and builds the row that lists the token by its hash. */
+  private issue(claims: Omit<JwtClaims, 'iat' | 'jti'>): { token: string; row: NewTokenRow } {
     const now = Math.floor(Date.now() / 1000);
-    const token = signJwt({ ...claims, iat: now }, this.key);
-    this.store.insertToken({
+    const id = newTokenId();
+    const token = signJwt({ ...claims, iat: now, jti: id }, this.key);
+    return {
       token,
-      name: claims.name,
-      role: claims.role,
-      groupId: claims.allowGroup,
-      expiresAt: claims.exp,
-      createdAt: now,
-    });
+      row: {
+        tokenHash: hashToken(token),
+        id,
+        name: claims.name,
+        role: claims.role,
+        groupId: claims.allowGroup,
+        expiresAt: claims.exp,
+        createdAt: now,
+      },
+    };
+  }
+
+  create(claims: Omit<JwtClaims, 'iat' | 'jti'>): string {
+    const { token, row } = this.issue(claims);
+    this.store.insertToken(row);
     return token;
   }
 
@@ -44,26 +57,30 @@ export class TokenService {
   verify(token: string): JwtResult {
     const res = verifyJwt(token, this.key);
     if (!res.ok) return res;
-    const row = this.store.getToken(token);
+    const row = this.store.getTokenByHash(hashToken(token));
     if (!row) return { ok: false, reason: 'token is not issued by this node' };
     if (row.revoked) return { ok: false, reason: 'token is revoked' };
     return res;
   }
 
+  /** A new token with the same name, role and group, valid 30 days; the old one is revoked. */
   refresh(token: string): string {
     const res = this.verify(token);
     if (!res.ok) throw new Error(res.reason);
     const { name, role, allowGroup } = res.claims;
-    return this.create({
+    const next = this.issue({
       name,
       role,
       allowGroup,
       exp: Math.floor(Date.now() / 1000) + REFRESH_SECONDS,
     });
+    if (!this.store.replaceToken(hashToken(token), next.row)) throw new Error('token is revoked');
+    return next.token;
   }
 
-  revoke(token: string): boolean {
-    return this.store.revokeToken(token);
+  /** Revokes a token given the token itself (as quorum does) or its id from the token list. */
+  revoke(tokenOrId: string): boolean {
+    return this.store.revokeToken(hashToken(tokenOrId), tokenOrId);
   }
 
   list(): TokenRow[] {

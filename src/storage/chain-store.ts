@@ -3,12 +3,13 @@
  * the content index and chain/app config. A block, its trxs and every effect of them are
  * written in one transaction: after a crash either all of it is there or none of it.
  */
-import { and, asc, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, lt, or, sql } from 'drizzle-orm';
 import type { Effect } from '../chain/apply.ts';
 import type { ProducerState } from '../chain/poa.ts';
 import { type Block, decodeTrx, type Trx, type Witness, WitnessListDesc } from '../chain/pb.ts';
 import { decodeMessage, encodeMessage } from '../chain/protobuf.ts';
 import { emptyRules, type GroupRules } from '../chain/rules.ts';
+import { hashPlaintextTokens } from './api-tokens.ts';
 import type { Db } from './db.ts';
 import {
   announces,
@@ -31,6 +32,7 @@ export type ContentRow = typeof contents.$inferSelect;
 export type AppConfigRow = typeof appConfigs.$inferSelect;
 export type TrxRuleRow = typeof trxRules.$inferSelect;
 export type TokenRow = typeof apiTokens.$inferSelect;
+export type NewTokenRow = typeof apiTokens.$inferInsert;
 export type AnnounceRow = typeof announces.$inferSelect;
 export type UserRow = typeof groupUsers.$inferSelect;
 export type ProducerRow = typeof producers.$inferSelect;
@@ -66,6 +68,7 @@ export class ChainStore {
 
   constructor(db: Db) {
     this.db = db;
+    hashPlaintextTokens(db);
     const ph = sql.placeholder;
     this.stmts = {
       insertTrx: db
@@ -731,19 +734,34 @@ export class ChainStore {
   }
 
   // ---- API tokens ----
-  insertToken(row: typeof apiTokens.$inferInsert): void {
+  insertToken(row: NewTokenRow): void {
     this.db.insert(apiTokens).values(row).run();
   }
-  getToken(token: string): TokenRow | undefined {
-    return this.db.select().from(apiTokens).where(eq(apiTokens.token, token)).get();
+  getTokenByHash(tokenHash: string): TokenRow | undefined {
+    return this.db.select().from(apiTokens).where(eq(apiTokens.tokenHash, tokenHash)).get();
   }
   listTokens(): TokenRow[] {
     return this.db.select().from(apiTokens).orderBy(asc(apiTokens.createdAt)).all();
   }
-  revokeToken(token: string): boolean {
-    return (
-      this.db.update(apiTokens).set({ revoked: true }).where(eq(apiTokens.token, token)).run()
-        .changes > 0
-    );
+  /** Revokes the token stored under tokenHash, or the one whose id is `id`. */
+  revokeToken(tokenHash: string, id?: string): boolean {
+    const match =
+      id === undefined
+        ? eq(apiTokens.tokenHash, tokenHash)
+        : or(eq(apiTokens.tokenHash, tokenHash), eq(apiTokens.id, id));
+    return this.db.update(apiTokens).set({ revoked: true }).where(match).run().changes > 0;
+  }
+  /** Revokes the unrevoked token under oldHash and stores its replacement, or neither. */
+  replaceToken(oldHash: string, row: NewTokenRow): boolean {
+    return this.db.transaction((tx) => {
+      const revoked = tx
+        .update(apiTokens)
+        .set({ revoked: true })
+        .where(and(eq(apiTokens.tokenHash, oldHash), eq(apiTokens.revoked, false)))
+        .run();
+      if (revoked.changes === 0) return false;
+      tx.insert(apiTokens).values(row).run();
+      return true;
+    });
   }
 }

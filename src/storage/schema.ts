@@ -147,16 +147,24 @@ export const appConfigs = sqliteTable(
   (t) => [primaryKey({ columns: [t.groupId, t.name] })],
 );
 
-/** API tokens issued by this node (the HS256 key itself lives in the keystore). */
-export const apiTokens = sqliteTable('api_tokens', {
-  token: text('token').primaryKey(),
-  name: text('name').notNull(),
-  role: text('role').notNull(),
-  groupId: text('group_id').notNull(),
-  expiresAt: integer('expires_at').notNull(),
-  revoked: integer('revoked', { mode: 'boolean' }).notNull().default(false),
-  createdAt: integer('created_at').notNull(),
-});
+/**
+ * API tokens issued by this node, by the SHA-256 of the token: the token itself is not stored,
+ * and the HS256 key lives in the keystore. `id` is what the token list shows and revoke accepts.
+ */
+export const apiTokens = sqliteTable(
+  'api_tokens',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    id: text('id').notNull(),
+    name: text('name').notNull(),
+    role: text('role').notNull(),
+    groupId: text('group_id').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+    revoked: integer('revoked', { mode: 'boolean' }).notNull().default(false),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [uniqueIndex('api_tokens_id').on(t.id)],
+);
 
 /** Peers this node has met, so that it can find the network again without a bootstrap node. */
 export const peerCache = sqliteTable(

@@ -40,6 +40,8 @@ describe('signJwt / verifyJwt', () => {
     assert.deepEqual(r, { ok: true, claims });
     const withIat = { ...claims, role: 'chain' as const, allowGroup: '*', iat: NOW };
     assert.deepEqual(verifyJwt(signJwt(withIat, key), key, NOW), { ok: true, claims: withIat });
+    const withJti = { ...withIat, jti: '7d2c6a1e-0b8f-4c55-9a43-1f6e2d8b9c10' };
+    assert.deepEqual(verifyJwt(signJwt(withJti, key), key, NOW), { ok: true, claims: withJti });
   });
 
   it('matches the known vector and an independently computed HMAC', () => {
@@ -138,6 +140,7 @@ describe('signJwt / verifyJwt', () => {
       [{ ...claims, exp: undefined }, 'invalid exp claim'],
       [{ ...claims, exp: '4102444800' }, 'invalid exp claim'],
       [{ ...claims, iat: 'now' }, 'invalid iat claim'],
+      [{ ...claims, jti: 7 }, 'invalid jti claim'],
       [[claims], 'invalid payload JSON'],
       [null, 'invalid payload JSON'],
     ];
@@ -176,6 +179,7 @@ describe('signJwt / verifyJwt', () => {
     assert.throws(() => signJwt({ ...claims, role: 'admin' as 'node' }, key), JwtError);
     assert.throws(() => signJwt({ ...claims, allowGroup: '' }, key), JwtError);
     assert.throws(() => signJwt({ ...claims, exp: Number.POSITIVE_INFINITY }, key), JwtError);
+    assert.throws(() => signJwt({ ...claims, jti: 7 as unknown as string }, key), JwtError);
   });
 });
 

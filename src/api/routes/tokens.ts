@@ -1,6 +1,8 @@
 /**
- * API tokens (quorum's /app/api/v1/token*). Unlike quorum, the list never returns the signing
- * key, and revocation is a flag in the database checked on every call.
+ * API tokens (quorum's /app/api/v1/token*). Unlike quorum, the list returns neither the signing
+ * key nor the tokens: each entry's `token` is the token's id (its jti), which revoke accepts as
+ * well as the token itself. Revocation is a flag in the database checked on every call, and a
+ * refresh revokes the token it replaces.
  */
 import type { FastifyInstance } from 'fastify';
 import { BadRequestError, NotFoundError, UnauthorizedError } from '../../errors.ts';
@@ -14,7 +16,12 @@ const revokeShape = {
   properties: {
     role: { type: 'string', enum: ['node', 'chain'] },
     group_id: { anyOf: [uuid, { type: 'string', maxLength: 0 }] },
-    token: { type: 'string', minLength: 1, maxLength: 8192 },
+    token: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 8192,
+      description: 'the token, or its id from the token list',
+    },
   },
   additionalProperties: false,
 } as const;
@@ -59,13 +66,24 @@ export function registerTokenRoutes(app: FastifyInstance, { node, tokens }: ApiC
 
   app.get(
     '/app/api/v1/token/list',
-    { schema: { tags: ['Tokens'], summary: 'Issued tokens (no secrets)' } },
+    {
+      schema: {
+        tags: ['Tokens'],
+        summary: "Issued tokens by id, name, role, group and expiry (quorum's shape, no secrets)",
+      },
+    },
     async () => {
       const rows = tokens.list();
       const entry = (r: (typeof rows)[number]) => ({
         remark: r.name,
-        token: r.token,
+        // quorum lists the token here; this node lists its id, which revoke accepts too.
+        token: r.id,
+        id: r.id,
+        name: r.name,
+        role: r.role,
+        group_id: r.groupId,
         expires_at: new Date(r.expiresAt * 1000).toISOString(),
+        revoked: r.revoked,
       });
       const chain = rows.filter((r) => r.role === 'chain');
       const nodeRows = rows.filter((r) => r.role === 'node');
@@ -86,7 +104,12 @@ export function registerTokenRoutes(app: FastifyInstance, { node, tokens }: ApiC
 
   app.post(
     '/app/api/v1/token/refresh',
-    { schema: { tags: ['Tokens'], summary: 'Exchange the bearer token for a new one (30 days)' } },
+    {
+      schema: {
+        tags: ['Tokens'],
+        summary: 'Exchange the bearer token for a new one (30 days); the old one is revoked',
+      },
+    },
     async (req) => {
       const token = parseBearer(req.headers.authorization);
       if (!token) throw new UnauthorizedError('missing Authorization: Bearer <token>');
