@@ -243,9 +243,10 @@ export class RumNode {
 
   /** Stops in reverse order: producers, network, then the database (committed data is on disk). */
   async stop(): Promise<void> {
+    // A node that was never started still produces the blocks of its groups on a timer.
+    for (const g of this.groupsById.values()) g.stop();
     if (this.started) {
       this.started = false;
-      for (const g of this.groupsById.values()) g.stop();
       this.peers.stop();
       await this.net.stop();
       this.upgrader.stop();
@@ -408,14 +409,21 @@ export class RumNode {
 
   // ---- trxs ----
   private submitOwn(g: GroupChain, trx: Trx): string {
+    this.submitOwnMany(g, [trx]);
+    return trx.TrxId;
+  }
+
+  /** Admits trxs built here in one mempool transaction: all of them, or none (BadRequestError). */
+  private submitOwnMany(g: GroupChain, list: Trx[]): void {
     try {
-      g.submit(trx);
+      g.submitMany(list);
     } catch (err) {
       if (err instanceof TrxRejectedError) throw new BadRequestError(err.message);
       throw err;
     }
-    this.metrics.trxAccepted.inc({ type: String(trx.Type) });
-    return trx.TrxId;
+    const perType = new Map<number, number>();
+    for (const trx of list) perType.set(trx.Type, (perType.get(trx.Type) ?? 0) + 1);
+    for (const [type, n] of perType) this.metrics.trxAccepted.inc({ type: String(type) }, n);
   }
 
   /** Admits a trx signed elsewhere (a light client); it is checked like a trx from a peer. */
@@ -425,45 +433,61 @@ export class RumNode {
 
   /** Posts an ActivityStreams object or activity from this node's key for the group. */
   async postContent(groupId: string, payload: unknown): Promise<string> {
+    return (await this.post(groupId, [payload], false))[0]!;
+  }
+
+  /**
+   * Many posts at once from this node's key (one mempool transaction; used by the benchmarks).
+   * They pass the same checks as postContent; one that fails refuses the whole batch, with its
+   * index in the message, and nothing of the batch is admitted.
+   */
+  postContentBatch(groupId: string, payloads: readonly unknown[]): Promise<string[]> {
+    return this.post(groupId, payloads, true);
+  }
+
+  private async post(groupId: string, payloads: readonly unknown[], batch: boolean) {
     const g = this.group(groupId);
-    if (g.isPrivate && !g.isOwner && !this.store.isApprovedUser(groupId, g.userPubkey)) {
+    const plains = this.checkPosts(g, payloads, batch);
+    const list = await Promise.all(plains.map((plain) => g.buildTrx(TrxType.POST, plain)));
+    this.submitOwnMany(g, list);
+    return list.map((t) => t.TrxId);
+  }
+
+  /**
+   * The checks of a post from this node, for both postContent and postContentBatch: membership of
+   * a private group (once), then each payload's form, size and, for a Delete, that it deletes one
+   * of this node's own committed posts (the only per-item query). Returns the bytes to post;
+   * throws BadRequestError, naming the item of a batch that fails.
+   */
+  private checkPosts(g: GroupChain, payloads: readonly unknown[], batch: boolean): Uint8Array[] {
+    if (g.isPrivate && !g.isOwner && !this.store.isApprovedUser(g.groupId, g.userPubkey)) {
       throw new BadRequestError(
         'this node is not an approved member of the private group: announce, then ask the owner to approve',
       );
     }
-    let obj: JsonObject;
-    let bytes: Uint8Array;
-    try {
-      obj = checkPostPayload(payload);
-      bytes = utf8Bytes(goJsonMarshal(obj));
-    } catch (err) {
-      if (err instanceof ContentError) throw new BadRequestError(err.message);
-      throw err;
-    }
-    if (bytes.length > this.config.limits.maxContentBytes) {
-      throw new BadRequestError(
-        `content is ${bytes.length} bytes, limit ${this.config.limits.maxContentBytes}`,
-      );
-    }
-    if (obj.type === 'Delete') {
-      const target = (obj.object as JsonObject).id as string;
-      const row = this.store.getContent(groupId, target);
-      if (!row) throw new BadRequestError(`trx ${target} is not a post in this group`);
-      if (row.senderPubkey !== g.userPubkey)
-        throw new BadRequestError('you can only delete your own posts');
-    }
-    return this.submitOwn(g, await g.buildTrx(TrxType.POST, bytes));
-  }
-
-  /** Many posts at once (one mempool transaction); used by the commit benchmark. */
-  async postContentBatch(groupId: string, payloads: JsonObject[]): Promise<string[]> {
-    const g = this.group(groupId);
-    const list = await Promise.all(
-      payloads.map((p) => g.buildTrx(TrxType.POST, utf8Bytes(goJsonMarshal(checkPostPayload(p))))),
-    );
-    g.submitMany(list);
-    this.metrics.trxAccepted.inc({ type: String(TrxType.POST) }, list.length);
-    return list.map((t) => t.TrxId);
+    const limit = this.config.limits.maxContentBytes;
+    return payloads.map((payload, i) => {
+      const refuse = (message: string): never => {
+        throw new BadRequestError(batch ? `item ${i}: ${message}` : message);
+      };
+      let obj: JsonObject;
+      let bytes: Uint8Array;
+      try {
+        obj = checkPostPayload(payload);
+        bytes = utf8Bytes(goJsonMarshal(obj));
+      } catch (err) {
+        if (err instanceof ContentError) return refuse(err.message);
+        throw err;
+      }
+      if (bytes.length > limit) return refuse(`content is ${bytes.length} bytes, limit ${limit}`);
+      if (obj.type === 'Delete') {
+        const target = (obj.object as JsonObject).id as string;
+        const row = this.store.getContent(g.groupId, target);
+        if (!row) return refuse(`trx ${target} is not a post in this group`);
+        if (row.senderPubkey !== g.userPubkey) return refuse('you can only delete your own posts');
+      }
+      return bytes;
+    });
   }
 
   private ownerGroup(groupId: string): GroupChain {
