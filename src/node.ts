@@ -160,7 +160,9 @@ export class RumNode {
       autoRelay: config.autoRelay,
       enableNat: config.enableNat,
     });
-    const db = openDatabase(join(config.dataDir, config.peerName, 'rum.db'));
+    const db = openDatabase(join(config.dataDir, config.peerName, 'rum.db'), {
+      sync: config.dbSync,
+    });
     const node = new RumNode(
       init,
       keystore,

@@ -53,6 +53,11 @@ export const FULLNODE_FLAGS = {
     help: 'fatal|error|warn|info|debug|trace|silent (default info)',
   },
   logfile: { type: 'string', key: 'logFile', help: 'log to this file instead of stdout' },
+  dbsync: {
+    type: 'string',
+    key: 'dbSync',
+    help: 'full|normal: fsync each commit (survives power loss) or not (default full)',
+  },
   config: { type: 'string', key: null, help: 'JSON config file with any Config keys' },
   help: { type: 'boolean', key: null, help: 'show this help' },
 } as const;
@@ -73,6 +78,7 @@ const ENV: Record<string, keyof Config> = {
   RUM_APIHOST: 'apiHost',
   RUM_APIPORT: 'apiPort',
   RUM_LOGLEVEL: 'logLevel',
+  RUM_DBSYNC: 'dbSync',
 };
 
 export function flagsHelp(flags: Record<string, FlagSpec>): string {

@@ -43,6 +43,14 @@ export const ConfigSchema = z
       .string()
       .regex(/^[a-z0-9-]{1,32}$/)
       .default('staten'),
+    dbSync: z
+      .enum(['full', 'normal'])
+      .default('full')
+      .describe(
+        'SQLite synchronous mode (WAL either way): full fsyncs every commit before it returns, ' +
+          'so it survives power loss; normal survives a killed process but a power loss or ' +
+          'kernel crash may lose the last commits',
+      ),
     apiRequireTokenOnLoopback: z
       .boolean()
       .default(false)

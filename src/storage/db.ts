@@ -11,13 +11,23 @@ export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Data
 
 export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../migrations');
 
-export function openDatabase(file: string): Db {
+export interface DatabaseOptions {
+  /**
+   * SQLite's synchronous mode; the journal is WAL either way. 'full' fsyncs the WAL at every
+   * commit before the commit returns: a commit survives a killed process and a power loss or
+   * kernel crash (on a disk that honours fsync). 'normal' fsyncs only at checkpoints: a killed
+   * process loses nothing (the OS holds the written pages), but a power loss or kernel crash may
+   * lose the last commits; the database stays consistent.
+   */
+  sync?: 'full' | 'normal';
+}
+
+export function openDatabase(file: string, options: DatabaseOptions = {}): Db {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const sqlite = new Database(file);
-  // WAL keeps readers off the writer's back; NORMAL sync survives a killed process (the OS
-  // still holds the written pages) while costing far less than FULL on every commit.
+  // WAL keeps readers off the writer's back.
   sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma(`synchronous = ${options.sync === 'normal' ? 'NORMAL' : 'FULL'}`);
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = drizzle(sqlite, { schema }) as Db;
