@@ -1,78 +1,90 @@
 /**
- * net.latency: three nodes on default settings; A posts Notes one by one at 100 trx/s for 10 s;
- * for each, the time from the post to its commit on C. Prints p50 and p99. Baseline, same run:
- * the same measure on A itself (post to local commit).
+ * net.latency: three `rum fullnode` processes on default settings (200 ms block interval): A the
+ * owner and sole producer, B and C members. Notes are POSTed one at a time over HTTP at 100/s for
+ * 10 s, first on A (the producer's own posts), then on B (a member's posts, which travel B → A
+ * over gossip before A puts them in a block); for each, the time from its POST to its arrival on
+ * C's /api/v1/ws/trx WebSocket. Prints p50 and p99 of both; the member's figures are the
+ * `net.latency-member-*` ones, and their baseline is the producer's in the same run.
  */
-import type { RumNode } from '../src/node.ts';
-import { startMember } from '../test/helpers/net.ts';
-import { report } from './lib.ts';
+import { createPublicGroup } from '../test/helpers/node-process.ts';
+import {
+  joinAll,
+  noteBody,
+  percentile,
+  postJson,
+  report,
+  startBenchNode,
+  stopAll,
+  watchCommits,
+} from './lib.ts';
 
 const RATE = Number(process.env.BENCH_RATE ?? 100);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 
-// Default limits ({}): the production block interval, not the tests' fast timers.
-const node = async (peers: string[]): Promise<RumNode> =>
-  (await startMember(peers, undefined, {})).node;
+const a = await startBenchNode();
+const b = await startBenchNode({ peers: [a.p2pAddr] });
+const c = await startBenchNode({ peers: [a.p2pAddr] });
+try {
+  const { group_id: groupId, seed } = await createPublicGroup(a.url, 'latency');
+  await joinAll([b, c], groupId, seed);
+  await new Promise((r) => setTimeout(r, 2000));
+  const onC = await watchCommits(c.url, groupId);
 
-const a = await node([]);
-const addr = a.p2p.getMultiaddrs()[0]!.toString();
-const b = await node([addr]);
-const c = await node([addr]);
-const { groupId, seed } = await a.createGroup({
-  groupName: 'latency',
-  consensusType: 'poa',
-  encryptionType: 'public',
-  appKey: 'group_bbs',
-});
-await b.joinGroup(seed);
-await c.joinGroup(seed);
-while (c.net.groupPeers(groupId).length === 0) await new Promise((r) => setTimeout(r, 100));
-await new Promise((r) => setTimeout(r, 2000));
+  /** Posts on one node at RATE for SECONDS; the POST → commit-on-C times. */
+  async function run(url: string, tag: string): Promise<number[]> {
+    const sentAt = new Map<string, number>();
+    const total = RATE * SECONDS;
+    const start = performance.now();
+    for (let i = 0; i < total; i++) {
+      const wait = start + (i * 1000) / RATE - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const t = performance.now();
+      const res = await postJson(`${url}/api/v1/group/${groupId}/content`, noteBody(`${tag} ${i}`));
+      if (res.status !== 200) throw new Error(`POST ${res.status}: ${res.json.message}`);
+      sentAt.set(res.json.trx_id, t);
+    }
+    const bound = Date.now() + 60_000;
+    while ([...sentAt.keys()].some((id) => !onC.times.has(id)) && Date.now() < bound)
+      await new Promise((r) => setTimeout(r, 50));
+    return [...sentAt].map(([id, t]) => {
+      const at = onC.times.get(id);
+      if (at === undefined) throw new Error(`${tag}: trx ${id} never reached C`);
+      return at - t;
+    });
+  }
 
-const postedAt = new Map<string, number>();
-const onA: number[] = [];
-const onC: number[] = [];
-a.events.on('committed', (e) => {
-  const now = performance.now();
-  for (const { trx } of e.trxs) {
-    const t = postedAt.get(trx.TrxId);
-    if (t !== undefined) onA.push(now - t);
-  }
-});
-c.events.on('committed', (e) => {
-  const now = performance.now();
-  for (const { trx } of e.trxs) {
-    const t = postedAt.get(trx.TrxId);
-    if (t !== undefined) onC.push(now - t);
-  }
-});
-const total = RATE * SECONDS;
-const start = performance.now();
-for (let i = 0; i < total; i++) {
-  const due = start + (i * 1000) / RATE;
-  const wait = due - performance.now();
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  const t = performance.now();
-  const id = await a.postContent(groupId, { type: 'Note', content: `latency ${i}` });
-  postedAt.set(id, t);
+  const producer = await run(a.url, 'producer');
+  const member = await run(b.url, 'member');
+  onC.close();
+  const extra = { unit: 'ms', rate: RATE, seconds: SECONDS };
+  report({
+    name: 'net.latency-p50',
+    value: percentile(producer, 50),
+    baseline: percentile(member, 50),
+    target: 200,
+    ...extra,
+  });
+  report({
+    name: 'net.latency-p99',
+    value: percentile(producer, 99),
+    baseline: percentile(member, 99),
+    target: 1000,
+    ...extra,
+  });
+  report({
+    name: 'net.latency-member-p50',
+    value: percentile(member, 50),
+    baseline: percentile(producer, 50),
+    target: 300,
+    ...extra,
+  });
+  report({
+    name: 'net.latency-member-p99',
+    value: percentile(member, 99),
+    baseline: percentile(producer, 99),
+    target: 1000,
+    ...extra,
+  });
+} finally {
+  await stopAll([a, b, c]);
 }
-while (onC.length < total) await new Promise((r) => setTimeout(r, 50));
-const pct = (xs: number[], p: number) =>
-  [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
-report({
-  name: 'net.latency-p50',
-  value: pct(onC, 50),
-  unit: 'ms',
-  baseline: pct(onA, 50),
-  target: 200,
-  rate: RATE,
-});
-report({
-  name: 'net.latency-p99',
-  value: pct(onC, 99),
-  unit: 'ms',
-  baseline: pct(onA, 99),
-  target: 1000,
-  rate: RATE,
-});
-await Promise.all([a.stop(), b.stop(), c.stop()]);

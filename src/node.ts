@@ -44,11 +44,13 @@ import {
   UserItemDesc,
 } from './chain/pb.ts';
 import { encodeMessage } from './chain/protobuf.ts';
+import { SignatureCache } from './chain/trx.ts';
 import { decodeSeedUrl, encodeSeedUrl, type GroupSeed, SeedError } from './chain/seed.ts';
 import type { Config } from './config/schema.ts';
 import { concatBytes, fromBase64Url, toHex, utf8Bytes } from './crypto/encoding.ts';
 import { decodePubkey, encodePubkey, publicKeyOf } from './crypto/keys.ts';
 import { type Keystore, openKeystore } from './crypto/keystore.ts';
+import { VerifyPool } from './crypto/verify-pool.ts';
 import { sha256, signDigest } from './crypto/sign.ts';
 import { BadRequestError, ConflictError, NotFoundError } from './errors.ts';
 import { createMetrics, type NodeMetrics, reasonLabel } from './metrics.ts';
@@ -61,6 +63,11 @@ import { createP2PHost } from './p2p/host.ts';
 import { DirectUpgrader } from './p2p/upgrade.ts';
 
 export { NODE_VERSION } from './version.ts';
+
+/** A trx refused by the chain is the caller's error (HTTP 400). */
+function asBadRequest(err: unknown): unknown {
+  return err instanceof TrxRejectedError ? new BadRequestError(err.message) : err;
+}
 
 export interface CreateGroupInput {
   groupName: string;
@@ -94,6 +101,10 @@ export class RumNode {
   /** Turns relayed connections into direct ones once a direct path is known (src/p2p/upgrade.ts). */
   private readonly upgrader: DirectUpgrader;
   private readonly groupsById = new Map<string, GroupChain>();
+  /** Trx signatures this node verified or made, shared by its groups (never by other nodes). */
+  private readonly signatures = new SignatureCache();
+  /** Worker threads for bulk signature checks (catching up); started on first use. */
+  private pool: VerifyPool | null = null;
   private started = false;
 
   private constructor(
@@ -119,6 +130,10 @@ export class RumNode {
         log: init.logger,
         group: (id) => this.groupsById.get(id),
         signKeyOf: (id) => this.keystore.get('sign', id),
+        verifyPool: () => {
+          this.pool ??= new VerifyPool();
+          return this.pool;
+        },
       },
       {
         rebroadcastMs: init.config.limits.trxRebroadcastMs,
@@ -196,6 +211,7 @@ export class RumNode {
       store: this.store,
       limits: this.config.limits,
       signKey: this.keystore.get('sign', groupId),
+      signatures: this.signatures,
       ...(row.encryptionType === GroupEncryptType.PRIVATE
         ? { postSealer: this.postSealer(row) }
         : {}),
@@ -254,6 +270,8 @@ export class RumNode {
       this.upgrader.stop();
       await this.p2p.stop();
     }
+    await this.pool?.close();
+    this.pool = null;
     this.store.db.$client.close();
   }
 
@@ -410,8 +428,17 @@ export class RumNode {
   }
 
   // ---- trxs ----
-  private submitOwn(g: GroupChain, trx: Trx): string {
-    this.submitOwnMany(g, [trx]);
+  /**
+   * Admits a trx together with the others submitted in the same turn of the event loop (one
+   * SQLite transaction for all); resolves to its id once it is stored.
+   */
+  private async submitOwn(g: GroupChain, trx: Trx): Promise<string> {
+    try {
+      await g.admit(trx);
+    } catch (err) {
+      throw asBadRequest(err);
+    }
+    this.countAccepted([trx]);
     return trx.TrxId;
   }
 
@@ -420,16 +447,19 @@ export class RumNode {
     try {
       g.submitMany(list);
     } catch (err) {
-      if (err instanceof TrxRejectedError) throw new BadRequestError(err.message);
-      throw err;
+      throw asBadRequest(err);
     }
+    this.countAccepted(list);
+  }
+
+  private countAccepted(list: Trx[]): void {
     const perType = new Map<number, number>();
     for (const trx of list) perType.set(trx.Type, (perType.get(trx.Type) ?? 0) + 1);
     for (const [type, n] of perType) this.metrics.trxAccepted.inc({ type: String(type) }, n);
   }
 
   /** Admits a trx signed elsewhere (a light client); it is checked like a trx from a peer. */
-  submitTrx(groupId: string, trx: Trx): string {
+  submitTrx(groupId: string, trx: Trx): Promise<string> {
     return this.submitOwn(this.group(groupId), trx);
   }
 
@@ -451,6 +481,7 @@ export class RumNode {
     const g = this.group(groupId);
     const plains = this.checkPosts(g, payloads, batch);
     const list = await Promise.all(plains.map((plain) => g.buildTrx(TrxType.POST, plain)));
+    if (!batch) return [await this.submitOwn(g, list[0]!)];
     this.submitOwnMany(g, list);
     return list.map((t) => t.TrxId);
   }
@@ -558,7 +589,7 @@ export class RumNode {
       Memo: memo,
     };
     const trx = await g.buildTrx(TrxType.CHAIN_CONFIG, encodeMessage(ChainConfigItemDesc, item));
-    return { trxId: this.submitOwn(g, trx), sign };
+    return { trxId: await this.submitOwn(g, trx), sign };
   }
 
   async setAppConfig(
@@ -601,7 +632,7 @@ export class RumNode {
       TimeStamp: nowNs(),
     };
     const trx = await g.buildTrx(TrxType.APP_CONFIG, encodeMessage(AppConfigItemDesc, item));
-    return { trxId: this.submitOwn(g, trx), sign };
+    return { trxId: await this.submitOwn(g, trx), sign };
   }
 
   /** Announces this node's key for the group (quorum's ANNOUNCE, as a user or a producer). */
@@ -628,7 +659,7 @@ export class RumNode {
     item.AnnouncerSignature = this.groupKeySign(g, [announceSignedBytes(item)]);
     const trx = await g.buildTrx(TrxType.ANNOUNCE, encodeMessage(AnnounceItemDesc, item));
     return {
-      trxId: this.submitOwn(g, trx),
+      trxId: await this.submitOwn(g, trx),
       sign: item.AnnouncerSignature,
       signPubkey: item.SignPubkey,
       encryptPubkey: item.EncryptPubkey,
@@ -691,7 +722,7 @@ export class RumNode {
       encodeMessage(BFTProducerBundleItemDesc, { Producers: items }),
     );
     return {
-      trxId: this.submitOwn(g, trx),
+      trxId: await this.submitOwn(g, trx),
       producers: [g.row.ownerPubkey, ...items.map((i) => i.ProducerPubkey)],
     };
   }
@@ -715,7 +746,7 @@ export class RumNode {
     };
     item.GroupOwnerSign = this.groupKeySign(g, [userSignedBytes(item)]);
     const trx = await g.buildTrx(TrxType.USER, encodeMessage(UserItemDesc, item));
-    return { trxId: this.submitOwn(g, trx), sign: item.GroupOwnerSign, encryptPubkey };
+    return { trxId: await this.submitOwn(g, trx), sign: item.GroupOwnerSign, encryptPubkey };
   }
 
   /** Rebuilds the content index and config state of every stored group by replaying its chain. */

@@ -5,14 +5,15 @@
  */
 import type { EventEmitter } from 'node:events';
 import { aesDecrypt, aesEncrypt } from '../crypto/aes.ts';
-import type { ChainStore, CommittedTrx, GroupRow } from '../storage/chain-store.ts';
+import type { ChainStore, GroupRow } from '../storage/chain-store.ts';
 import { effectOf } from './apply.ts';
 import { checkBlockWithParent, signBlock } from './block.ts';
 import { nowNs } from './clock.ts';
 import { type Block, encodeTrx, type Trx, TrxType } from './pb.ts';
 import { checkFinality, producerSet } from './producers.ts';
 import { checkTrxAuth, type GroupRules } from './rules.ts';
-import { type Check, checkTrx, signTrx } from './trx.ts';
+import { type Check, checkTrx, SignatureCache, signTrx } from './trx.ts';
+import { encodePubkey, publicKeyOf } from '../crypto/keys.ts';
 
 export interface ChainLimits {
   maxTrxDataBytes: number;
@@ -38,6 +39,8 @@ export interface GroupChainComponents {
   postSealer?: PostSealer;
   events: EventEmitter<GroupEvents>;
   onRejected?: (reason: string) => void;
+  /** The node's verified trx signatures (one per node; a chain of its own when not given). */
+  signatures?: SignatureCache;
 }
 
 export interface PostSealer {
@@ -68,6 +71,19 @@ export interface Head {
 
 export type GroupStatus = 'IDLE' | 'SYNCING' | 'CLOSED';
 
+function headOf(block: Block): Head {
+  return {
+    blockId: block.BlockId,
+    hash: block.BlockHash,
+    epoch: block.Epoch,
+    timestamp: block.TimeStamp,
+  };
+}
+
+type PendingEntry = { groupId: string; trx: Trx; raw: Uint8Array };
+/** Why a trx was not admitted (`known`: it is pending or committed already), or null. */
+type Verdict = { known: boolean; reason: string } | null;
+
 export class GroupChain {
   readonly groupId: string;
   readonly row: GroupRow;
@@ -78,12 +94,16 @@ export class GroupChain {
   /** The producers as of the head block, sorted (see ./producers.ts). */
   producers: string[];
   status: GroupStatus = 'IDLE';
+  readonly signatures: SignatureCache;
+  /** Whether signKey is the key of userPubkey, so that this node's own signatures need no check. */
+  private readonly ownKeyMatches: boolean;
   private readonly c: GroupChainComponents;
   private readonly mempool = new Map<string, { trx: Trx; raw: Uint8Array }>();
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private stopped = false;
   private tail: Promise<void> = Promise.resolve();
+  private admitting: { trx: Trx; resolve: () => void; reject: (err: unknown) => void }[] = [];
 
   constructor(row: GroupRow, components: GroupChainComponents) {
     this.c = components;
@@ -91,6 +111,8 @@ export class GroupChain {
     this.groupId = row.groupId;
     this.cipherKey = Uint8Array.from(Buffer.from(row.cipherKey, 'hex'));
     this.isOwner = row.ownerPubkey === row.userPubkey;
+    this.signatures = components.signatures ?? new SignatureCache();
+    this.ownKeyMatches = encodePubkey(publicKeyOf(components.signKey)) === row.userPubkey;
     const top = components.store.getBlock(row.groupId, row.topBlockId);
     if (!top) throw new Error(`group ${row.groupId}: head block ${row.topBlockId} is missing`);
     this.head = {
@@ -187,6 +209,7 @@ export class GroupChain {
         SenderPubkey: this.userPubkey,
       },
       this.c.signKey,
+      this.ownKeyMatches ? this.signatures : undefined,
     );
   }
 
@@ -197,6 +220,7 @@ export class GroupChain {
       groupId: this.groupId,
       maxTrxDataBytes: this.c.limits.maxTrxDataBytes,
       nowNs: atNs,
+      signatures: this.signatures,
     });
     if (!base.ok) return base;
     return checkTrxAuth(this.rules, this.row.ownerPubkey, trx.SenderPubkey, trx.Type);
@@ -210,27 +234,48 @@ export class GroupChain {
     this.submitMany([trx]);
   }
 
+  /** All or nothing: every trx of the list passes and is stored, or none is (the first reason). */
   submitMany(list: Trx[], announce = true): void {
-    if (this.mempool.size + list.length > this.c.limits.mempoolMaxTrx) {
-      this.reject('mempool is full');
+    const { accepted, verdicts } = this.screen(list);
+    const bad = verdicts.find((v) => v !== null);
+    if (bad) this.reject(bad.reason);
+    this.keep(accepted, announce);
+  }
+
+  /**
+   * Admits one trx together with the others submitted in the same turn of the event loop: one
+   * SQLite transaction (one fsync under --dbsync full) and one gossip bundle for all of them.
+   * Resolves once the trx is stored (it then survives a crash); rejects with TrxRejectedError.
+   */
+  admit(trx: Trx): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.admitting.push({ trx, resolve, reject }) === 1) {
+        setImmediate(() => this.admitPending());
+      }
+    });
+  }
+
+  private admitPending(): void {
+    const queue = this.admitting;
+    this.admitting = [];
+    let verdicts: Verdict[];
+    try {
+      const screened = this.screen(queue.map((q) => q.trx));
+      this.keep(screened.accepted, true);
+      verdicts = screened.verdicts;
+    } catch (err) {
+      for (const q of queue) q.reject(err);
+      return;
     }
-    const at = nowNs();
-    const accepted: { groupId: string; trx: Trx; raw: Uint8Array }[] = [];
-    for (const trx of list) {
-      const check = this.checkAdmission(trx, at);
-      if (!check.ok) this.reject(check.reason);
-      if (this.mempool.has(trx.TrxId)) this.reject('duplicate trx id (pending)');
-      accepted.push({ groupId: this.groupId, trx, raw: encodeTrx(trx) });
-    }
-    const committed = this.c.store.committedTrxIds(
-      this.groupId,
-      accepted.map((a) => a.trx.TrxId),
-    );
-    if (committed.size > 0) this.reject('duplicate trx id (committed)');
-    this.c.store.addPendingMany(accepted, Date.now());
-    for (const a of accepted) this.mempool.set(a.trx.TrxId, { trx: a.trx, raw: a.raw });
-    if (announce) this.c.onAdmitted?.(accepted.map((a) => a.trx));
-    this.schedule();
+    queue.forEach((q, i) => {
+      const v = verdicts[i];
+      if (!v) {
+        q.resolve();
+        return;
+      }
+      this.c.onRejected?.(v.reason);
+      q.reject(new TrxRejectedError(v.reason));
+    });
   }
 
   /**
@@ -238,36 +283,62 @@ export class GroupChain {
    * ones go to the mempool together, the others are counted as rejected with their reasons.
    */
   admitEach(list: Trx[]): { admitted: number; rejected: string[] } {
-    return this.admitReceived(list);
+    const { accepted, verdicts } = this.screen(list);
+    const rejected: string[] = [];
+    for (const v of verdicts) {
+      if (!v || v.known) continue;
+      rejected.push(v.reason);
+      this.c.onRejected?.(v.reason);
+    }
+    // Received from the network: already gossiped, so not announced again.
+    if (accepted.length > 0) this.keep(accepted, false);
+    return { admitted: accepted.length, rejected };
   }
 
-  private admitReceived(list: Trx[]): { admitted: number; rejected: string[] } {
+  /**
+   * The admission checks of a list of trxs, against the head's rules and the mempool's room:
+   * the trxs that pass, and for each trx null or why not (`known`: pending or committed already).
+   */
+  private screen(list: Trx[]): { accepted: PendingEntry[]; verdicts: Verdict[] } {
     const at = nowNs();
-    const fresh = list.filter((t) => !this.mempool.has(t.TrxId));
-    const committed = this.c.store.committedTrxIds(
-      this.groupId,
-      fresh.map((t) => t.TrxId),
-    );
-    const ok: Trx[] = [];
-    const rejected: string[] = [];
+    const verdicts: Verdict[] = list.map(() => null);
     const seen = new Set<string>();
-    for (const trx of fresh) {
-      if (committed.has(trx.TrxId) || seen.has(trx.TrxId)) continue;
-      const check = this.checkAdmission(trx, at);
-      if (!check.ok) {
-        rejected.push(check.reason);
-        this.c.onRejected?.(check.reason);
-        continue;
+    list.forEach((trx, i) => {
+      if (this.mempool.has(trx.TrxId) || seen.has(trx.TrxId)) {
+        verdicts[i] = { known: true, reason: 'duplicate trx id (pending)' };
       }
       seen.add(trx.TrxId);
-      ok.push(trx);
-    }
-    const room = this.c.limits.mempoolMaxTrx - this.mempool.size;
-    const taken = ok.slice(0, Math.max(0, room));
-    if (taken.length < ok.length) rejected.push('mempool is full');
-    // Received from the network: already gossiped, so not announced again.
-    if (taken.length > 0) this.submitMany(taken, false);
-    return { admitted: taken.length, rejected };
+    });
+    const committed = this.c.store.committedTrxIds(
+      this.groupId,
+      list.filter((_, i) => verdicts[i] === null).map((t) => t.TrxId),
+    );
+    let room = this.c.limits.mempoolMaxTrx - this.mempool.size;
+    const accepted: PendingEntry[] = [];
+    list.forEach((trx, i) => {
+      if (verdicts[i] !== null) return;
+      if (committed.has(trx.TrxId)) {
+        verdicts[i] = { known: true, reason: 'duplicate trx id (committed)' };
+        return;
+      }
+      const check = this.checkAdmission(trx, at);
+      if (!check.ok) verdicts[i] = { known: false, reason: check.reason };
+      else if (room <= 0) verdicts[i] = { known: false, reason: 'mempool is full' };
+      else {
+        room--;
+        accepted.push({ groupId: this.groupId, trx, raw: encodeTrx(trx) });
+      }
+    });
+    return { accepted, verdicts };
+  }
+
+  /** Stores admitted trxs in the persistent mempool (one transaction), then schedules a block. */
+  private keep(accepted: PendingEntry[], announce: boolean): void {
+    if (accepted.length === 0) return;
+    this.c.store.addPendingMany(accepted, Date.now());
+    for (const a of accepted) this.mempool.set(a.trx.TrxId, { trx: a.trx, raw: a.raw });
+    if (announce) this.c.onAdmitted?.(accepted.map((a) => a.trx));
+    this.schedule();
   }
 
   private reject(reason: string): never {
@@ -378,10 +449,7 @@ export class GroupChain {
     const built = this.pickAndSign();
     if (!built) return null;
     const { block, picked } = built;
-    await this.commit(
-      block,
-      picked.map((p) => p.raw),
-    );
+    await this.commit([block], [picked.map((p) => p.raw)]);
     this.c.onProduced?.(block);
     return block;
   }
@@ -392,14 +460,52 @@ export class GroupChain {
    * produced itself skip the per-trx signature checks already made at admission.
    */
   applyBlock(block: Block): Promise<Check> {
+    return this.applyBlocks([block]).then((r) => r.check);
+  }
+
+  /**
+   * Validates and commits consecutive blocks (a node catching up), as many as possible to one
+   * SQLite transaction: a run of blocks ends after one that changes the group's rules or
+   * producers, since the blocks after it are validated against the new ones. Stops at the first
+   * invalid block; the blocks before it stay committed.
+   */
+  applyBlocks(blocks: Block[]): Promise<{ applied: number; check: Check }> {
     return this.serial(async () => {
-      const check = this.validateBlock(block);
-      if (!check.ok) return check;
-      await this.commit(
-        block,
-        block.Trxs.map((t) => encodeTrx(t)),
-      );
-      return { ok: true };
+      let applied = 0;
+      while (applied < blocks.length) {
+        const run: Block[] = [];
+        let failure: Check | null = null;
+        const head = this.head;
+        const inRun = new Set<string>();
+        try {
+          for (const block of blocks.slice(applied)) {
+            const check = this.validateBlock(block, true, inRun);
+            if (!check.ok) {
+              failure = check;
+              break;
+            }
+            run.push(block);
+            for (const trx of block.Trxs) inRun.add(trx.TrxId);
+            // The next block of the run is validated against this one, not yet committed.
+            this.head = headOf(block);
+            if (
+              block.Trxs.some((t) => t.Type === TrxType.CHAIN_CONFIG || t.Type === TrxType.PRODUCER)
+            )
+              break;
+          }
+        } finally {
+          this.head = head;
+        }
+        if (run.length > 0) {
+          await this.commit(
+            run,
+            run.map((b) => b.Trxs.map((t) => encodeTrx(t))),
+          );
+          applied += run.length;
+        }
+        if (failure) return { applied, check: failure };
+      }
+      return { applied, check: { ok: true } };
     });
   }
 
@@ -411,7 +517,8 @@ export class GroupChain {
     return this.validateBlock(block, false);
   }
 
-  validateBlock(block: Block, requireFinal = true): Check {
+  /** `pending`: trx ids of blocks validated before this one but not committed yet. */
+  validateBlock(block: Block, requireFinal = true, pending?: Set<string>): Check {
     const parent: Block = {
       GroupId: this.groupId,
       BlockId: this.head.blockId,
@@ -437,6 +544,7 @@ export class GroupChain {
       const c = this.checkAdmission(trx, block.TimeStamp);
       if (!c.ok) return { ok: false, reason: `trx ${trx.TrxId}: ${c.reason}` };
       if (seen.has(trx.TrxId)) return { ok: false, reason: `trx ${trx.TrxId} appears twice` };
+      if (pending?.has(trx.TrxId)) return { ok: false, reason: 'block repeats a committed trx' };
       seen.add(trx.TrxId);
     }
     const dup = this.c.store.committedTrxIds(this.groupId, [...seen]);
@@ -444,31 +552,43 @@ export class GroupChain {
     return { ok: true };
   }
 
-  private async commit(block: Block, raws: Uint8Array[]): Promise<void> {
-    const plains = await Promise.all(block.Trxs.map((trx) => this.decrypt(trx)));
-    const committed: CommittedTrx[] = block.Trxs.map((trx, i) => ({
-      trx,
-      raw: raws[i]!,
-      effect: effectOf(trx, plains[i]!),
-    }));
-    this.c.store.commitBlock(block, committed, nowNs());
-    this.head = {
-      blockId: block.BlockId,
-      hash: block.BlockHash,
-      epoch: block.Epoch,
-      timestamp: block.TimeStamp,
-    };
+  /** Commits validated consecutive blocks in one SQLite transaction, then tells the listeners. */
+  private async commit(blocks: Block[], raws: Uint8Array[][]): Promise<void> {
+    const plains = await Promise.all(
+      blocks.map((b) => Promise.all(b.Trxs.map((trx) => this.decrypt(trx)))),
+    );
+    this.c.store.commitBlocks(
+      blocks.map((block, k) => ({
+        block,
+        committed: block.Trxs.map((trx, i) => ({
+          trx,
+          raw: raws[k]![i]!,
+          effect: effectOf(trx, plains[k]![i]!),
+          // The in-memory mempool mirrors the stored one: a trx not in it has no row to delete.
+          pending: this.mempool.has(trx.TrxId),
+        })),
+      })),
+      nowNs(),
+    );
+    const last = blocks[blocks.length - 1]!;
+    this.head = headOf(last);
     let configChanged = false;
-    for (const trx of block.Trxs) {
-      this.mempool.delete(trx.TrxId);
-      if (trx.Type === TrxType.CHAIN_CONFIG) configChanged = true;
+    let producersChanged = false;
+    for (const block of blocks) {
+      for (const trx of block.Trxs) {
+        this.mempool.delete(trx.TrxId);
+        if (trx.Type === TrxType.CHAIN_CONFIG) configChanged = true;
+        if (trx.Type === TrxType.PRODUCER) producersChanged = true;
+      }
     }
     if (configChanged) this.rules = this.c.store.loadRules(this.groupId);
-    if (block.Trxs.some((t) => t.Type === TrxType.PRODUCER)) this.producers = this.loadProducers();
-    this.c.events.emit('committed', {
-      groupId: this.groupId,
-      block,
-      trxs: block.Trxs.map((trx, i) => ({ trx, plain: plains[i]! })),
+    if (producersChanged) this.producers = this.loadProducers();
+    blocks.forEach((block, k) => {
+      this.c.events.emit('committed', {
+        groupId: this.groupId,
+        block,
+        trxs: block.Trxs.map((trx, i) => ({ trx, plain: plains[k]![i]! })),
+      });
     });
   }
 }

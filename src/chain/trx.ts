@@ -5,6 +5,7 @@
  */
 import { pubkeyBytesUnchecked } from '../crypto/keys.ts';
 import { sha256, signDigest, verifyDigest } from '../crypto/sign.ts';
+import type { VerifyItem, VerifyPool } from '../crypto/verify-pool.ts';
 import { type Trx, TrxSigningDesc } from './pb.ts';
 import { encodeMessage } from './protobuf.ts';
 
@@ -32,7 +33,11 @@ export interface UnsignedTrx {
   SenderPubkey: string;
 }
 
-export function signTrx(unsigned: UnsignedTrx, priv: Uint8Array): Trx {
+/**
+ * Signs a trx. With a cache, the signature is remembered as verified: the caller vouches that
+ * `priv` is the key of `unsigned.SenderPubkey` (GroupChain checks that once, when it opens).
+ */
+export function signTrx(unsigned: UnsignedTrx, priv: Uint8Array, cache?: SignatureCache): Trx {
   const trx: Trx = {
     ...unsigned,
     Version: TRX_VERSION,
@@ -40,28 +45,92 @@ export function signTrx(unsigned: UnsignedTrx, priv: Uint8Array): Trx {
     SenderSign: new Uint8Array(0),
     StorageType: 0,
   };
-  trx.SenderSign = signDigest(trxDigest(trx), priv);
+  const digest = trxDigest(trx);
+  trx.SenderSign = signDigest(digest, priv);
+  cache?.rememberOwn(trx, digest);
   return trx;
 }
 
 /**
- * Signatures already verified in this process, signature → (digest, key): a trx reaches a node
+ * The trx signatures one node has verified, signature → (digest, key): a trx reaches a node
  * several times (gossip, admission, its block), and a repeat costs a hash, not an ECDSA check.
+ * Each node owns its cache, so a node believes only signatures it verified itself (or made), and
+ * an entry matches only the same signature over the same digest by the same key.
  */
-const verified = new Map<string, string>();
-const VERIFIED_MAX = 200_000;
+export class SignatureCache {
+  private readonly verified = new Map<string, string>();
+  /** ECDSA verifications this cache has made (a repeat found in the cache costs none). */
+  checks = 0;
 
-export function verifyTrxSignature(trx: Trx): boolean {
+  private readonly max: number;
+
+  constructor(max = 200_000) {
+    this.max = max;
+  }
+
+  get size(): number {
+    return this.verified.size;
+  }
+
+  /** Whether a trx's signature verifies: from the cache, or checked (and then remembered). */
+  verify(trx: Trx): boolean {
+    const pub = pubkeyBytesUnchecked(trx.SenderPubkey);
+    if (!pub) return false;
+    const digest = trxDigest(trx);
+    const sigKey = Buffer.from(trx.SenderSign).toString('latin1');
+    const what = Buffer.from(digest).toString('latin1') + trx.SenderPubkey;
+    if (this.verified.get(sigKey) === what) return true;
+    this.checks++;
+    if (!verifyDigest(pub, digest, trx.SenderSign)) return false;
+    this.remember(sigKey, what);
+    return true;
+  }
+
+  /**
+   * Checks many signatures at once on a pool's worker threads and remembers the valid ones, so
+   * that validating their blocks afterwards finds them here. Invalid ones are not remembered:
+   * validation checks them again and rejects them.
+   */
+  async preverify(list: Trx[], pool: VerifyPool): Promise<void> {
+    const items: VerifyItem[] = [];
+    const keys: [string, string][] = [];
+    for (const trx of list) {
+      const pub = pubkeyBytesUnchecked(trx.SenderPubkey);
+      if (!pub) continue;
+      const digest = trxDigest(trx);
+      const sigKey = Buffer.from(trx.SenderSign).toString('latin1');
+      const what = Buffer.from(digest).toString('latin1') + trx.SenderPubkey;
+      if (this.verified.get(sigKey) === what) continue;
+      items.push({ pub, digest, sig: trx.SenderSign });
+      keys.push([sigKey, what]);
+    }
+    if (items.length === 0) return;
+    const ok = await pool.verify(items);
+    this.checks += items.length;
+    ok.forEach((valid, i) => {
+      if (valid) this.remember(...keys[i]!);
+    });
+  }
+
+  /** A signature this node made itself over a digest, with the key of the trx's sender. */
+  rememberOwn(trx: Trx, digest: Uint8Array): void {
+    this.remember(
+      Buffer.from(trx.SenderSign).toString('latin1'),
+      Buffer.from(digest).toString('latin1') + trx.SenderPubkey,
+    );
+  }
+
+  private remember(sigKey: string, what: string): void {
+    if (this.verified.size >= this.max) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(sigKey, what);
+  }
+}
+
+/** Verifies a trx's signature with no cache. */
+export function verifyTrxSignature(trx: Trx, cache?: SignatureCache): boolean {
+  if (cache) return cache.verify(trx);
   const pub = pubkeyBytesUnchecked(trx.SenderPubkey);
-  if (!pub) return false;
-  const digest = trxDigest(trx);
-  const sigKey = Buffer.from(trx.SenderSign).toString('latin1');
-  const what = Buffer.from(digest).toString('latin1') + trx.SenderPubkey;
-  if (verified.get(sigKey) === what) return true;
-  if (!verifyDigest(pub, digest, trx.SenderSign)) return false;
-  if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
-  verified.set(sigKey, what);
-  return true;
+  return pub !== null && verifyDigest(pub, trxDigest(trx), trx.SenderSign);
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -74,6 +143,8 @@ export interface TrxCheckContext {
   maxTrxDataBytes: number;
   /** The time against which Expired is checked (ns); a block checks against its own TimeStamp. */
   nowNs: bigint;
+  /** The checking node's verified signatures. */
+  signatures?: SignatureCache;
 }
 
 /** Stateless checks of a trx: shape, size, version, expiry and signature. */
@@ -98,6 +169,7 @@ export function checkTrx(trx: Trx, ctx: TrxCheckContext): Check {
   }
   if (trx.TimeStamp <= 0n) return { ok: false, reason: 'trx has no timestamp' };
   if (trx.Expired !== 0n && trx.Expired < ctx.nowNs) return { ok: false, reason: 'trx expired' };
-  if (!verifyTrxSignature(trx)) return { ok: false, reason: 'trx signature does not verify' };
+  if (!verifyTrxSignature(trx, ctx.signatures))
+    return { ok: false, reason: 'trx signature does not verify' };
   return { ok: true };
 }

@@ -15,9 +15,10 @@ import { checkFinality } from '../chain/producers.ts';
 import { nowNs } from '../chain/clock.ts';
 import type { GroupChain } from '../chain/group.ts';
 import type { Block, Trx } from '../chain/pb.ts';
-import { checkTrx, verifyTrxSignature } from '../chain/trx.ts';
+import { checkTrx } from '../chain/trx.ts';
 import type { ChainLimits } from '../chain/group.ts';
 import type { ChainStore } from '../storage/chain-store.ts';
+import type { VerifyPool } from '../crypto/verify-pool.ts';
 import { type SyncProgress, syncProgress } from './progress.ts';
 import { handleSyncStream, requestBlocks, SYNC_PROTOCOL } from './sync.ts';
 import {
@@ -41,6 +42,8 @@ export interface GroupNetworkComponents {
   group(groupId: string): GroupChain | undefined;
   /** This node's signing key for a group (producers sign votes with it). */
   signKeyOf(groupId: string): Uint8Array;
+  /** Worker threads that check signatures in bulk (created on first use). */
+  verifyPool(): VerifyPool;
 }
 
 export interface GroupNetworkInit {
@@ -52,6 +55,8 @@ export interface GroupNetworkInit {
 }
 
 const MAX_FUTURE_BLOCKS = 1024;
+/** While catching up, consecutive blocks are committed together, up to this many trxs at once. */
+const SYNC_COMMIT_TRXS = 2000;
 /** Below this many peers in a group's topic, a node looks for more through the DHT. */
 const WANT_GROUP_PEERS = 4;
 
@@ -289,6 +294,7 @@ export class GroupNetwork {
           groupId: g.groupId,
           maxTrxDataBytes: this.c.limits.maxTrxDataBytes,
           nowNs: now,
+          signatures: g.signatures,
         });
         if (!check.ok) {
           if (check.reason === 'trx expired') continue;
@@ -336,7 +342,8 @@ export class GroupNetwork {
     }
     if (block.Trxs.length > this.c.limits.maxTrxPerBlock) return TopicValidatorResult.Reject;
     for (const trx of block.Trxs) {
-      if (trx.GroupId !== g.groupId || !verifyTrxSignature(trx)) return TopicValidatorResult.Reject;
+      if (trx.GroupId !== g.groupId || !g.signatures.verify(trx))
+        return TopicValidatorResult.Reject;
     }
     return block.BlockId <= g.head.blockId
       ? TopicValidatorResult.Ignore
@@ -518,6 +525,31 @@ export class GroupNetwork {
       .map((x) => x.p);
   }
 
+  /** One sync request; null when the peer did not answer (logged). */
+  private async fetchBlocks(
+    peer: PeerId,
+    groupId: string,
+    from: number,
+  ): Promise<{ blocks: Block[]; top: number } | null> {
+    try {
+      const res = await requestBlocks(this.c.p2p, peer, groupId, from, this.syncBatch);
+      this.noteHeight(groupId, res.top);
+      return res;
+    } catch (err) {
+      this.c.log.debug(
+        { groupId, peer: peer.toString(), err: (err as Error).message },
+        'sync request failed',
+      );
+      return null;
+    }
+  }
+
+  /**
+   * Catches a group up from its peers. From one peer at a time, batch after batch: while the
+   * main thread validates and commits a batch, the next one is already being fetched, and its trx
+   * signatures are checked on worker threads (src/crypto/verify-pool.ts) before it is applied.
+   * A peer that fails or sends an invalid block is left for the next one.
+   */
   private async runSync(groupId: string): Promise<void> {
     const g = this.c.group(groupId);
     if (!g || !this.running) return;
@@ -525,42 +557,54 @@ export class GroupNetwork {
     try {
       for (;;) {
         if (!this.running || !this.joined.has(groupId)) return;
-        const peers = this.candidates(groupId);
         let progressed = false;
-        for (const peer of peers) {
-          const from = g.head.blockId + 1;
-          let res: { blocks: Block[]; top: number };
-          try {
-            res = await requestBlocks(this.c.p2p, peer, groupId, from, this.syncBatch);
-          } catch (err) {
-            this.c.log.debug(
-              { groupId, peer: peer.toString(), err: (err as Error).message },
-              'sync request failed',
-            );
-            continue;
-          }
-          this.noteHeight(groupId, res.top);
-          if (res.blocks.length === 0) continue;
-          g.status = 'SYNCING';
-          let bad = false;
-          for (const b of res.blocks) {
-            const r = await g.applyBlock(b);
-            if (!r.ok) {
-              this.c.log.warn(
-                { groupId, peer: peer.toString(), reason: r.reason },
-                'peer sent an invalid block',
-              );
-              bad = true;
-              break;
+        for (const peer of this.candidates(groupId)) {
+          // Each block's signatures go to the workers as soon as its batch arrives, so that they
+          // are checked while the blocks before them are applied.
+          const request = async (from: number) => {
+            const res = await this.fetchBlocks(peer, groupId, from);
+            if (!res) return null;
+            const pool = this.c.verifyPool();
+            return { ...res, checked: res.blocks.map((b) => g.signatures.preverify(b.Trxs, pool)) };
+          };
+          let answer = request(g.head.blockId + 1);
+          for (;;) {
+            const res = await answer;
+            if (!res) break;
+            // Blocks that gossip committed meanwhile are skipped; a gap means asking again.
+            const first = res.blocks.findIndex((b) => b.BlockId > g.head.blockId);
+            if (first < 0 || res.blocks[first]!.BlockId !== g.head.blockId + 1) break;
+            if (!this.running || !this.joined.has(groupId)) return;
+            g.status = 'SYNCING';
+            const last = res.blocks[res.blocks.length - 1]!.BlockId;
+            answer = last < res.top ? request(last + 1) : Promise.resolve(null);
+            let bad = false;
+            // Runs of blocks up to SYNC_COMMIT_TRXS trxs each: one SQLite transaction a run.
+            for (let i = first; i < res.blocks.length && !bad; ) {
+              let j = i + 1;
+              let n = res.blocks[i]!.Trxs.length;
+              while (j < res.blocks.length && n + res.blocks[j]!.Trxs.length <= SYNC_COMMIT_TRXS)
+                n += res.blocks[j++]!.Trxs.length;
+              await Promise.all(res.checked.slice(i, j));
+              const r = await g.applyBlocks(res.blocks.slice(i, j));
+              if (!r.check.ok) {
+                this.c.log.warn(
+                  { groupId, peer: peer.toString(), reason: r.check.reason },
+                  'peer sent an invalid block',
+                );
+                bad = true;
+              }
+              i = j;
             }
-          }
-          if (!bad) {
+            if (bad) break;
             progressed = true;
             await this.applyFuture(g);
             progress ??= syncProgress(this.c.log, groupId, g.row.groupName);
             progress.update(g.head.blockId, this.bestKnownHeight(groupId));
-            break;
           }
+          // A request still under way for a peer given up on: wait, so none outlives the sync.
+          await answer;
+          if (progressed) break;
         }
         if (!progressed) return;
       }

@@ -50,6 +50,8 @@ export interface CommittedTrx {
   trx: Trx;
   raw: Uint8Array;
   effect: Effect;
+  /** false when the trx is known not to be in the persistent mempool (no row to delete). */
+  pending?: boolean;
 }
 
 export interface ContentQuery {
@@ -83,6 +85,11 @@ export class ChainStore {
           timestamp: ph('ts'),
           raw: ph('r'),
         })
+        .prepare(),
+      insertPending: db
+        .insert(pendingTrxs)
+        .values({ groupId: ph('g'), trxId: ph('t'), raw: ph('r'), receivedAt: ph('at') })
+        .onConflictDoNothing()
         .prepare(),
       deletePending: db
         .delete(pendingTrxs)
@@ -187,35 +194,44 @@ export class ChainStore {
 
   /** Stores a validated block with its trxs, applies their effects and moves the group head. */
   commitBlock(block: Block, committed: CommittedTrx[], nowNs: bigint): void {
+    this.commitBlocks([{ block, committed }], nowNs);
+  }
+
+  /** Consecutive validated blocks in one transaction (a node catching up writes fewer pages). */
+  commitBlocks(list: { block: Block; committed: CommittedTrx[] }[], nowNs: bigint): void {
     this.transaction(() => {
-      this.insertBlockRow(block);
-      const gid = block.GroupId;
-      // Prepared statements, one run per row: building a 500-row insert costs more than running it.
-      committed.forEach((c, i) => {
-        this.stmts.insertTrx.run({
-          g: gid,
-          t: c.trx.TrxId,
-          b: block.BlockId,
-          p: i,
-          y: c.trx.Type,
-          s: c.trx.SenderPubkey,
-          ts: c.trx.TimeStamp.toString(),
-          r: buf(c.raw),
-        });
-        this.stmts.deletePending.run({ g: gid, t: c.trx.TrxId });
-      });
-      this.applyEffects(block, committed);
-      this.db
-        .update(groups)
-        .set({
-          topBlockId: block.BlockId,
-          topBlockHash: buf(block.BlockHash),
-          currentEpoch: block.Epoch,
-          lastUpdated: nowNs.toString(),
-        })
-        .where(eq(groups.groupId, gid))
-        .run();
+      for (const { block, committed } of list) this.storeBlock(block, committed, nowNs);
     });
+  }
+
+  private storeBlock(block: Block, committed: CommittedTrx[], nowNs: bigint): void {
+    this.insertBlockRow(block);
+    const gid = block.GroupId;
+    // Prepared statements, one run per row: building a 500-row insert costs more than running it.
+    committed.forEach((c, i) => {
+      this.stmts.insertTrx.run({
+        g: gid,
+        t: c.trx.TrxId,
+        b: block.BlockId,
+        p: i,
+        y: c.trx.Type,
+        s: c.trx.SenderPubkey,
+        ts: c.trx.TimeStamp.toString(),
+        r: buf(c.raw),
+      });
+      if (c.pending !== false) this.stmts.deletePending.run({ g: gid, t: c.trx.TrxId });
+    });
+    this.applyEffects(block, committed);
+    this.db
+      .update(groups)
+      .set({
+        topBlockId: block.BlockId,
+        topBlockHash: buf(block.BlockHash),
+        currentEpoch: block.Epoch,
+        lastUpdated: nowNs.toString(),
+      })
+      .where(eq(groups.groupId, gid))
+      .run();
   }
 
   private applyEffects(block: Block, committed: CommittedTrx[]): void {
@@ -509,21 +525,9 @@ export class ChainStore {
   }
 
   addPendingMany(items: { groupId: string; trx: Trx; raw: Uint8Array }[], nowMs: number): void {
+    const insert = this.stmts.insertPending;
     this.transaction(() => {
-      for (const part of chunks(items)) {
-        this.db
-          .insert(pendingTrxs)
-          .values(
-            part.map((i) => ({
-              groupId: i.groupId,
-              trxId: i.trx.TrxId,
-              raw: buf(i.raw),
-              receivedAt: nowMs,
-            })),
-          )
-          .onConflictDoNothing()
-          .run();
-      }
+      for (const i of items) insert.run({ g: i.groupId, t: i.trx.TrxId, r: buf(i.raw), at: nowMs });
     });
   }
 

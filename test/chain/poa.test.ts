@@ -63,7 +63,7 @@ async function fourProducers() {
     );
   };
   const others = [generatePrivateKey(), generatePrivateKey(), generatePrivateKey()];
-  for (const k of others) a.submitTrx(groupId, announceAs(k));
+  for (const k of others) await a.submitTrx(groupId, announceAs(k));
   await g.produce();
   await a.updateProducers(
     groupId,

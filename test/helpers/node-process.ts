@@ -46,11 +46,17 @@ export async function startNodeProcess(
     nodeArgs?: string[];
     /** A command that runs node, e.g. ['ip', 'netns', 'exec', ns]; it must exec, not fork. */
     wrap?: string[];
+    /** The script to run instead of bin/rum.js (a benchmark's node driver); it gets the same flags. */
+    script?: string;
+    /** Environment of the process (default: this process's). */
+    env?: NodeJS.ProcessEnv;
+    /** Open an IPC channel to the process (child.send / process.on('message')). */
+    ipc?: boolean;
   } = {},
 ): Promise<NodeProcess> {
   const dir = opts.dir ?? tempDir();
   const args = [
-    RUM_BIN,
+    opts.script ?? RUM_BIN,
     opts.command ?? 'fullnode',
     '--apihost',
     '127.0.0.1',
@@ -65,7 +71,8 @@ export async function startNodeProcess(
   ];
   const [cmd, ...cmdArgs] = [...(opts.wrap ?? []), process.execPath];
   const child = spawn(cmd!, [...cmdArgs, ...(opts.nodeArgs ?? []), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: opts.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+    ...(opts.env ? { env: opts.env } : {}),
   });
   let err = '';
   let out = '';

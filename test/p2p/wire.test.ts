@@ -63,7 +63,7 @@ describe('gossip packages', () => {
       back.map((t) => t.TrxId),
       many.map((t) => t.TrxId),
     );
-    assert.ok(back.every(verifyTrxSignature));
+    assert.ok(back.every((t) => verifyTrxSignature(t)));
   });
 
   it('refuses garbage, unknown types and decompression bombs', () => {

@@ -90,7 +90,7 @@ export function registerLightNodeRoutes(app: FastifyInstance, { node }: ApiCompo
         SenderSign: sign,
         StorageType: 0,
       };
-      return { trx_id: node.submitTrx(group_id, trx) };
+      return { trx_id: await node.submitTrx(group_id, trx) };
     },
   );
 
