@@ -48,7 +48,7 @@ async function httpCeiling(url: string, total: number): Promise<number> {
 }
 
 for (const dbsync of ['full', 'normal'] as const) {
-  const node = await startBenchNode({ args: process.env.NO_DBSYNC ? [] : ['--dbsync', dbsync] });
+  const node = await startBenchNode({ args: ['--dbsync', dbsync] });
   try {
     const { group_id: groupId } = await createPublicGroup(node.url, 'api-post');
     const baseline = await httpCeiling(node.url, N);
