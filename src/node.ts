@@ -50,7 +50,7 @@ import type { Config } from './config/schema.ts';
 import { concatBytes, fromBase64Url, toHex, utf8Bytes } from './crypto/encoding.ts';
 import { decodePubkey, encodePubkey, publicKeyOf } from './crypto/keys.ts';
 import { type Keystore, openKeystore } from './crypto/keystore.ts';
-import { VerifyPool } from './crypto/verify-pool.ts';
+import { BatchSigner, SignaturePool } from './crypto/signature-pool.ts';
 import { sha256, signDigest } from './crypto/sign.ts';
 import { BadRequestError, ConflictError, NotFoundError } from './errors.ts';
 import { createMetrics, type NodeMetrics, reasonLabel } from './metrics.ts';
@@ -103,8 +103,9 @@ export class RumNode {
   private readonly groupsById = new Map<string, GroupChain>();
   /** Trx signatures this node verified or made, shared by its groups (never by other nodes). */
   private readonly signatures = new SignatureCache();
-  /** Worker threads for bulk signature checks (catching up); started on first use. */
-  private pool: VerifyPool | null = null;
+  /** Worker threads for signatures in bulk (catching up, many posts at once); started on first use. */
+  private pool: SignaturePool | null = null;
+  private readonly signer = new BatchSigner(() => this.signaturePool());
   private started = false;
 
   private constructor(
@@ -130,10 +131,7 @@ export class RumNode {
         log: init.logger,
         group: (id) => this.groupsById.get(id),
         signKeyOf: (id) => this.keystore.get('sign', id),
-        verifyPool: () => {
-          this.pool ??= new VerifyPool();
-          return this.pool;
-        },
+        signaturePool: () => this.signaturePool(),
       },
       {
         rebroadcastMs: init.config.limits.trxRebroadcastMs,
@@ -155,6 +153,11 @@ export class RumNode {
         if (g) this.net.refreshProducerRole(g);
       }
     });
+  }
+
+  private signaturePool(): SignaturePool {
+    this.pool ??= new SignaturePool();
+    return this.pool;
   }
 
   static async open(init: RumNodeInit): Promise<RumNode> {
@@ -212,6 +215,7 @@ export class RumNode {
       limits: this.config.limits,
       signKey: this.keystore.get('sign', groupId),
       signatures: this.signatures,
+      signer: (digest, priv) => this.signer.sign(digest, priv),
       ...(row.encryptionType === GroupEncryptType.PRIVATE
         ? { postSealer: this.postSealer(row) }
         : {}),

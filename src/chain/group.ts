@@ -12,7 +12,7 @@ import { nowNs } from './clock.ts';
 import { type Block, encodeTrx, type Trx, TrxType } from './pb.ts';
 import { checkFinality, producerSet } from './producers.ts';
 import { checkTrxAuth, type GroupRules } from './rules.ts';
-import { type Check, checkTrx, SignatureCache, signTrx } from './trx.ts';
+import { type Check, checkTrx, SignatureCache, signTrx, signTrxWith } from './trx.ts';
 import { encodePubkey, publicKeyOf } from '../crypto/keys.ts';
 
 export interface ChainLimits {
@@ -41,6 +41,8 @@ export interface GroupChainComponents {
   onRejected?: (reason: string) => void;
   /** The node's verified trx signatures (one per node; a chain of its own when not given). */
   signatures?: SignatureCache;
+  /** Signs a digest with a key off the main thread, batched (when not given: signed here). */
+  signer?: (digest: Uint8Array, priv: Uint8Array) => Promise<Uint8Array>;
 }
 
 export interface PostSealer {
@@ -198,19 +200,19 @@ export class GroupChain {
   async buildTrx(type: number, plain: Uint8Array): Promise<Trx> {
     const data = await this.encrypt(type, plain);
     const ts = nowNs();
-    return signTrx(
-      {
-        TrxId: crypto.randomUUID(),
-        Type: type,
-        GroupId: this.groupId,
-        Data: data,
-        TimeStamp: ts,
-        Expired: ts + BigInt(this.c.limits.trxTtlMs) * 1_000_000n,
-        SenderPubkey: this.userPubkey,
-      },
-      this.c.signKey,
-      this.ownKeyMatches ? this.signatures : undefined,
-    );
+    const unsigned = {
+      TrxId: crypto.randomUUID(),
+      Type: type,
+      GroupId: this.groupId,
+      Data: data,
+      TimeStamp: ts,
+      Expired: ts + BigInt(this.c.limits.trxTtlMs) * 1_000_000n,
+      SenderPubkey: this.userPubkey,
+    };
+    const cache = this.ownKeyMatches ? this.signatures : undefined;
+    const { signer, signKey } = this.c;
+    if (!signer) return signTrx(unsigned, signKey, cache);
+    return signTrxWith(unsigned, (digest) => signer(digest, signKey), cache);
   }
 
   // ---- admission ----

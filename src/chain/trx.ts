@@ -5,7 +5,7 @@
  */
 import { pubkeyBytesUnchecked } from '../crypto/keys.ts';
 import { sha256, signDigest, verifyDigest } from '../crypto/sign.ts';
-import type { VerifyItem, VerifyPool } from '../crypto/verify-pool.ts';
+import type { VerifyItem, SignaturePool } from '../crypto/signature-pool.ts';
 import { type Trx, TrxSigningDesc } from './pb.ts';
 import { encodeMessage } from './protobuf.ts';
 
@@ -33,20 +33,37 @@ export interface UnsignedTrx {
   SenderPubkey: string;
 }
 
-/**
- * Signs a trx. With a cache, the signature is remembered as verified: the caller vouches that
- * `priv` is the key of `unsigned.SenderPubkey` (GroupChain checks that once, when it opens).
- */
-export function signTrx(unsigned: UnsignedTrx, priv: Uint8Array, cache?: SignatureCache): Trx {
-  const trx: Trx = {
+function unsignedTrx(unsigned: UnsignedTrx): Trx {
+  return {
     ...unsigned,
     Version: TRX_VERSION,
     ResendCount: 0n,
     SenderSign: new Uint8Array(0),
     StorageType: 0,
   };
+}
+
+/**
+ * Signs a trx. With a cache, the signature is remembered as verified: the caller vouches that
+ * `priv` is the key of `unsigned.SenderPubkey` (GroupChain checks that once, when it opens).
+ */
+export function signTrx(unsigned: UnsignedTrx, priv: Uint8Array, cache?: SignatureCache): Trx {
+  const trx = unsignedTrx(unsigned);
   const digest = trxDigest(trx);
   trx.SenderSign = signDigest(digest, priv);
+  cache?.rememberOwn(trx, digest);
+  return trx;
+}
+
+/** signTrx with the signing done elsewhere (a worker thread: see crypto/signature-pool.ts). */
+export async function signTrxWith(
+  unsigned: UnsignedTrx,
+  sign: (digest: Uint8Array) => Promise<Uint8Array>,
+  cache?: SignatureCache,
+): Promise<Trx> {
+  const trx = unsignedTrx(unsigned);
+  const digest = trxDigest(trx);
+  trx.SenderSign = await sign(digest);
   cache?.rememberOwn(trx, digest);
   return trx;
 }
@@ -91,7 +108,7 @@ export class SignatureCache {
    * that validating their blocks afterwards finds them here. Invalid ones are not remembered:
    * validation checks them again and rejects them.
    */
-  async preverify(list: Trx[], pool: VerifyPool): Promise<void> {
+  async preverify(list: Trx[], pool: SignaturePool): Promise<void> {
     const items: VerifyItem[] = [];
     const keys: [string, string][] = [];
     for (const trx of list) {

@@ -18,7 +18,7 @@ import type { Block, Trx } from '../chain/pb.ts';
 import { checkTrx } from '../chain/trx.ts';
 import type { ChainLimits } from '../chain/group.ts';
 import type { ChainStore } from '../storage/chain-store.ts';
-import type { VerifyPool } from '../crypto/verify-pool.ts';
+import type { SignaturePool } from '../crypto/signature-pool.ts';
 import { type SyncProgress, syncProgress } from './progress.ts';
 import { handleSyncStream, requestBlocks, SYNC_PROTOCOL } from './sync.ts';
 import {
@@ -43,7 +43,7 @@ export interface GroupNetworkComponents {
   /** This node's signing key for a group (producers sign votes with it). */
   signKeyOf(groupId: string): Uint8Array;
   /** Worker threads that check signatures in bulk (created on first use). */
-  verifyPool(): VerifyPool;
+  signaturePool(): SignaturePool;
 }
 
 export interface GroupNetworkInit {
@@ -547,7 +547,7 @@ export class GroupNetwork {
   /**
    * Catches a group up from its peers. From one peer at a time, batch after batch: while the
    * main thread validates and commits a batch, the next one is already being fetched, and its trx
-   * signatures are checked on worker threads (src/crypto/verify-pool.ts) before it is applied.
+   * signatures are checked on worker threads (src/crypto/signature-pool.ts) before it is applied.
    * A peer that fails or sends an invalid block is left for the next one.
    */
   private async runSync(groupId: string): Promise<void> {
@@ -564,7 +564,7 @@ export class GroupNetwork {
           const request = async (from: number) => {
             const res = await this.fetchBlocks(peer, groupId, from);
             if (!res) return null;
-            const pool = this.c.verifyPool();
+            const pool = this.c.signaturePool();
             return { ...res, checked: res.blocks.map((b) => g.signatures.preverify(b.Trxs, pool)) };
           };
           let answer = request(g.head.blockId + 1);

@@ -5,6 +5,7 @@
  * {"group_ids": [...]}. A client that does not keep up is disconnected rather than buffered
  * without bound.
  */
+import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { CommittedEvent } from '../../chain/group.ts';
 import { stringifyJson, trxJson } from '../json.ts';
@@ -37,7 +38,11 @@ export function registerLiveRoutes(app: FastifyInstance, { node }: ApiComponents
           socket.close(1013, 'client too slow');
           return;
         }
+        // One write for the whole block, not one system call per trx.
+        const raw = (socket as unknown as { _socket?: Socket })._socket;
+        raw?.cork();
         for (const { trx } of e.trxs) socket.send(stringifyJson(trxJson(trx)));
+        raw?.uncork();
       };
       node.events.on('committed', onCommitted);
       socket.on('message', (data: Buffer, isBinary: boolean) => {
