@@ -13,7 +13,9 @@ const filter = process.argv.slice(2);
 const files = readdirSync(dir)
   .filter((f) => f.endsWith('.bench.ts'))
   .filter(
-    (f) => filter.length === 0 || filter.some((n) => f.includes(n.replace(/^core\.|^net\./, ''))),
+    (f) =>
+      filter.length === 0 ||
+      filter.some((n) => f.includes(n.replace(/^core\.|^net\./, '').replace(/\./g, '-'))),
   )
   .sort();
 if (files.length === 0) {
