@@ -235,3 +235,18 @@ export async function joinAll(nodes: NodeProcess[], groupId: string, seed: strin
     }
   }
 }
+
+/**
+ * Waits until every node has committed `n` posts, checks that they agree on the group's head,
+ * and answers its height.
+ */
+export async function untilAllAgree(nodes: NodeProcess[], groupId: string, n: number) {
+  await untilCommitted(
+    nodes.map((x) => x.url),
+    n,
+  );
+  const heads = await Promise.all(nodes.map((x) => groupHead(x.url, groupId)));
+  if (new Set(heads.map((h) => h.blockId)).size !== 1)
+    throw new Error('nodes disagree on the head');
+  return heads[0]!.height;
+}

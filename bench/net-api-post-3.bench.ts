@@ -7,12 +7,12 @@
  */
 import { createPublicGroup } from '../test/helpers/node-process.ts';
 import {
-  groupHead,
   joinAll,
   postLoad,
   report,
   startBenchNode,
   stopAll,
+  untilAllAgree,
   untilCommitted,
 } from './lib.ts';
 
@@ -41,11 +41,8 @@ try {
     CLIENTS,
     'net.api-post-3',
   );
-  await untilCommitted([a.url, b.url, c.url], N);
+  const height = await untilAllAgree([a, b, c], groupId, N);
   const seconds = (performance.now() - t) / 1000;
-  const heads = await Promise.all([a, b, c].map((n) => groupHead(n.url, groupId)));
-  if (new Set(heads.map((h) => h.blockId)).size !== 1)
-    throw new Error('nodes disagree on the head');
   report({
     name: 'net.api-post-3',
     value: N / seconds,
@@ -54,7 +51,7 @@ try {
     target: 800,
     clients: CLIENTS,
     trx: N,
-    blocks: heads[0]!.height,
+    blocks: height,
   });
 } finally {
   await stopAll([solo, a, b, c]);

@@ -8,7 +8,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createPublicGroup } from '../test/helpers/node-process.ts';
-import { groupHead, joinAll, report, startBenchNode, stopAll, untilCommitted } from './lib.ts';
+import { joinAll, report, startBenchNode, stopAll, untilAllAgree, untilCommitted } from './lib.ts';
 
 const N = Number(process.env.BENCH_TRX ?? 9000);
 const DRIVER = fileURLToPath(new URL('./node-driver.ts', import.meta.url));
@@ -45,11 +45,8 @@ try {
     post(b.child, groupId, N / 3, 'B'),
     post(c.child, groupId, N / 3, 'C'),
   ]);
-  await untilCommitted([a.url, b.url, c.url], N);
+  const height = await untilAllAgree([a, b, c], groupId, N);
   const seconds = (performance.now() - t) / 1000;
-  const heads = await Promise.all([a, b, c].map((n) => groupHead(n.url, groupId)));
-  if (new Set(heads.map((h) => h.blockId)).size !== 1)
-    throw new Error('nodes disagree on the head');
   report({
     name: 'net.commit-3',
     value: N / seconds,
@@ -57,7 +54,7 @@ try {
     baseline,
     target: 1000,
     trx: N,
-    blocks: heads[0]!.height,
+    blocks: height,
   });
 } finally {
   await stopAll([solo, a, b, c]);
