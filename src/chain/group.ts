@@ -73,6 +73,15 @@ export interface Head {
 
 export type GroupStatus = 'IDLE' | 'SYNCING' | 'CLOSED';
 
+/** SQLite refused a row whose key is taken (possibly wrapped by drizzle). */
+function isDuplicateKey(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e.code === 'SQLITE_CONSTRAINT_UNIQUE')
+      return true;
+  }
+  return false;
+}
+
 function headOf(block: Block): Head {
   return {
     blockId: block.BlockId,
@@ -474,6 +483,9 @@ export class GroupChain {
   applyBlocks(blocks: Block[]): Promise<{ applied: number; check: Check }> {
     return this.serial(async () => {
       let applied = 0;
+      // Whether a trx was committed before is left to the trxs table's primary key (one lookup
+      // fewer per trx); when the key refuses a run, the run is validated again with lookups.
+      let lookups = false;
       while (applied < blocks.length) {
         const run: Block[] = [];
         let failure: Check | null = null;
@@ -481,7 +493,7 @@ export class GroupChain {
         const inRun = new Set<string>();
         try {
           for (const block of blocks.slice(applied)) {
-            const check = this.validateBlock(block, true, inRun);
+            const check = this.validateBlock(block, true, inRun, lookups);
             if (!check.ok) {
               failure = check;
               break;
@@ -499,10 +511,16 @@ export class GroupChain {
           this.head = head;
         }
         if (run.length > 0) {
-          await this.commit(
-            run,
-            run.map((b) => b.Trxs.map((t) => encodeTrx(t))),
-          );
+          try {
+            await this.commit(
+              run,
+              run.map((b) => b.Trxs.map((t) => encodeTrx(t))),
+            );
+          } catch (err) {
+            if (lookups || !isDuplicateKey(err)) throw err;
+            lookups = true;
+            continue;
+          }
           applied += run.length;
         }
         if (failure) return { applied, check: failure };
@@ -519,8 +537,11 @@ export class GroupChain {
     return this.validateBlock(block, false);
   }
 
-  /** `pending`: trx ids of blocks validated before this one but not committed yet. */
-  validateBlock(block: Block, requireFinal = true, pending?: Set<string>): Check {
+  /**
+   * `pending`: trx ids of blocks validated before this one but not committed yet. Without
+   * `lookups`, whether a trx is committed already is left to the caller (see applyBlocks).
+   */
+  validateBlock(block: Block, requireFinal = true, pending?: Set<string>, lookups = true): Check {
     const parent: Block = {
       GroupId: this.groupId,
       BlockId: this.head.blockId,
@@ -549,8 +570,8 @@ export class GroupChain {
       if (pending?.has(trx.TrxId)) return { ok: false, reason: 'block repeats a committed trx' };
       seen.add(trx.TrxId);
     }
-    const dup = this.c.store.committedTrxIds(this.groupId, [...seen]);
-    if (dup.size > 0) return { ok: false, reason: 'block repeats a committed trx' };
+    if (lookups && this.c.store.committedTrxIds(this.groupId, [...seen]).size > 0)
+      return { ok: false, reason: 'block repeats a committed trx' };
     return { ok: true };
   }
 

@@ -62,17 +62,41 @@ class Writer {
   }
   varintBig(v: bigint): void {
     // Negative int64 values are written as their 64-bit two's complement (10 bytes).
-    let u = v < 0n ? v + (1n << 64n) : v;
+    const u = BigInt.asUintN(64, v);
     if (u <= 0x1fffffffffffffn) {
       this.varint(Number(u));
       return;
     }
+    // Above 2^53: seven bits at a time from two 32-bit halves, without BigInt arithmetic.
+    let lo = Number(u & 0xffffffffn);
+    let hi = Number(u >> 32n);
     this.ensure(10);
-    while (u > 0x7fn) {
-      this.buf[this.pos++] = Number(u & 0x7fn) | 0x80;
-      u >>= 7n;
+    while (hi > 0 || lo > 0x7f) {
+      this.buf[this.pos++] = (lo & 0x7f) | 0x80;
+      lo = ((lo >>> 7) | ((hi & 0x7f) << 25)) >>> 0;
+      hi >>>= 7;
     }
-    this.buf[this.pos++] = Number(u);
+    this.buf[this.pos++] = lo;
+  }
+  /** A string as UTF-8 bytes with their length; ASCII is copied without an encoder. */
+  string(s: string): void {
+    const n = s.length;
+    if (n < 128) {
+      this.ensure(n + 1);
+      const start = this.pos + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) break;
+        this.buf[start + i] = c;
+      }
+      if (i === n) {
+        this.buf[this.pos] = n;
+        this.pos = start + n;
+        return;
+      }
+    }
+    this.bytes(utf8Encoder.encode(s));
   }
   bytes(b: Uint8Array): void {
     this.varint(b.length);
@@ -106,7 +130,7 @@ function writeScalar(w: Writer, f: FieldDesc, v: unknown): void {
   switch (kind) {
     case 'string':
       w.varint((f.no << 3) | 2);
-      w.bytes(utf8Encoder.encode(v as string));
+      w.string(v as string);
       return;
     case 'bytes':
       w.varint((f.no << 3) | 2);

@@ -89,11 +89,20 @@ export class SignatureCache {
     return this.verified.size;
   }
 
+  /**
+   * Digests that preverify computed for trxs just decoded from a peer (a node catching up), used
+   * once by the next verify of the same object so that it is not hashed twice. Nothing changes a
+   * decoded trx in between: a block is validated as it was received.
+   */
+  private readonly digests = new WeakMap<Trx, Uint8Array>();
+
   /** Whether a trx's signature verifies: from the cache, or checked (and then remembered). */
   verify(trx: Trx): boolean {
     const pub = pubkeyBytesUnchecked(trx.SenderPubkey);
     if (!pub) return false;
-    const digest = trxDigest(trx);
+    let digest = this.digests.get(trx);
+    if (digest) this.digests.delete(trx);
+    else digest = trxDigest(trx);
     const sigKey = Buffer.from(trx.SenderSign).toString('latin1');
     const what = Buffer.from(digest).toString('latin1') + trx.SenderPubkey;
     if (this.verified.get(sigKey) === what) return true;
@@ -115,6 +124,7 @@ export class SignatureCache {
       const pub = pubkeyBytesUnchecked(trx.SenderPubkey);
       if (!pub) continue;
       const digest = trxDigest(trx);
+      this.digests.set(trx, digest);
       const sigKey = Buffer.from(trx.SenderSign).toString('latin1');
       const what = Buffer.from(digest).toString('latin1') + trx.SenderPubkey;
       if (this.verified.get(sigKey) === what) continue;

@@ -563,7 +563,7 @@ export class GroupNetwork {
           // are checked while the blocks before them are applied.
           const request = async (from: number) => {
             const res = await this.fetchBlocks(peer, groupId, from);
-            if (!res) return null;
+            if (!res || res.blocks.length === 0) return null;
             const pool = this.c.signaturePool();
             return { ...res, checked: res.blocks.map((b) => g.signatures.preverify(b.Trxs, pool)) };
           };

@@ -78,12 +78,12 @@ async function ownerWithGroup() {
 async function joinedMember(seed: string) {
   const { node } = await openTempNode();
   const g = await node.joinGroup(seed);
-  // Records how many blocks each SQLite transaction commits.
+  // Records how many blocks each SQLite transaction commits (one that fails is rolled back).
   const runs: number[] = [];
   const commitBlocks = node.store.commitBlocks.bind(node.store);
   node.store.commitBlocks = (list, at) => {
-    runs.push(list.length);
     commitBlocks(list, at);
+    runs.push(list.length);
   };
   return { node, g, runs };
 }
