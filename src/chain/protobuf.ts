@@ -162,7 +162,8 @@ function writeMessage(w: Writer, desc: MessageDesc, msg: Msg): void {
       for (const item of v as unknown[]) {
         if (f.kind === 'message') {
           w.varint((f.no << 3) | 2);
-          w.bytes(encodeMessage(f.message!(), item as Msg));
+          // An item may be given already encoded (a stored trx's exact bytes).
+          w.bytes(item instanceof Uint8Array ? item : encodeMessage(f.message!(), item as Msg));
         } else if (f.kind === 'string' || f.kind === 'bytes') {
           writeScalar(w, f, item);
         }

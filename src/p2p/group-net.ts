@@ -475,17 +475,17 @@ export class GroupNetwork {
   }
 
   // ---- sync ----
-  /** BlockSource for peers: the blocks this node stores. */
+  /** BlockSource for peers: the blocks this node stores, as stored (never decoded and re-encoded). */
   blocksFor(
     groupId: string,
     from: number,
     count: number,
     maxBytes: number,
-  ): { blocks: Block[]; top: number } | null {
+  ): { blocks: Uint8Array[]; top: number } | null {
     const g = this.c.group(groupId);
     if (!g || from < 0) return null;
     const top = g.head.blockId;
-    const blocks = this.c.store.blocksRange(
+    const blocks = this.c.store.blockFramesRange(
       groupId,
       from,
       Math.min(count, top - from + 1),

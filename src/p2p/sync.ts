@@ -44,13 +44,16 @@ interface SyncHeader extends SyncRequest {
 }
 
 export interface BlockSource {
-  /** Blocks from..from+count-1 that this node stores, and its top height; null for an unknown group. */
+  /**
+   * Blocks from..from+count-1 that this node stores (each a Block, or its protobuf bytes), and its
+   * top height; null for an unknown group.
+   */
   blocksFor(
     groupId: string,
     from: number,
     count: number,
     maxBytes: number,
-  ): { blocks: Block[]; top: number } | null;
+  ): { blocks: (Block | Uint8Array)[]; top: number } | null;
 }
 
 export class SyncError extends Error {
@@ -72,7 +75,7 @@ export async function handleSyncStream(
     const frames: Uint8Array[] = [];
     let bytes = 0;
     for (const b of found?.blocks ?? []) {
-      const frame = encodeBlock(b);
+      const frame = b instanceof Uint8Array ? b : encodeBlock(b);
       if (frames.length > 0 && bytes + frame.length > MAX_SYNC_RESPONSE_BYTES) break;
       frames.push(frame);
       bytes += frame.length;

@@ -6,7 +6,14 @@
 import { and, asc, desc, eq, gt, inArray, lt, or, sql } from 'drizzle-orm';
 import type { Effect } from '../chain/apply.ts';
 import type { ProducerState } from '../chain/poa.ts';
-import { type Block, decodeTrx, type Trx, type Witness, WitnessListDesc } from '../chain/pb.ts';
+import {
+  type Block,
+  decodeTrx,
+  encodeBlock,
+  type Trx,
+  type Witness,
+  WitnessListDesc,
+} from '../chain/pb.ts';
 import { decodeMessage, encodeMessage } from '../chain/protobuf.ts';
 import { emptyRules, type GroupRules } from '../chain/rules.ts';
 import { hashPlaintextTokens } from './api-tokens.ts';
@@ -425,6 +432,25 @@ export class ChainStore {
   }
 
   getBlock(groupId: string, blockId: number): Block | undefined {
+    const found = this.blockRows(groupId, blockId);
+    return found && { ...found.block, Trxs: found.raws.map((raw) => decodeTrx(raw)) };
+  }
+
+  /**
+   * A stored block as its protobuf bytes, built from the trxs' stored bytes without decoding
+   * them (what a node serves to peers catching up): the same bytes as encodeBlock(getBlock()).
+   */
+  getBlockFrame(groupId: string, blockId: number): Uint8Array | undefined {
+    const found = this.blockRows(groupId, blockId);
+    // encodeMessage writes a repeated message item given as bytes as it is.
+    return found && encodeBlock({ ...found.block, Trxs: found.raws as unknown as Trx[] });
+  }
+
+  /** A block's header (Trxs empty) and its trxs' stored bytes in order. */
+  private blockRows(
+    groupId: string,
+    blockId: number,
+  ): { block: Block; raws: Uint8Array[] } | undefined {
     const row = this.db
       .select()
       .from(blocks)
@@ -437,13 +463,13 @@ export class ChainStore {
       .where(and(eq(trxs.groupId, groupId), eq(trxs.blockId, blockId)))
       .orderBy(asc(trxs.position))
       .all();
-    return {
+    const block: Block = {
       GroupId: row.groupId,
       BlockId: row.blockId,
       Epoch: row.epoch,
       PrevHash: new Uint8Array(row.prevHash),
       ProducerPubkey: row.producerPubkey,
-      Trxs: trxRows.map((r) => decodeTrx(r.raw)),
+      Trxs: [],
       Sudo: row.sudo,
       TimeStamp: BigInt(row.timestamp),
       BlockHash: new Uint8Array(row.blockHash),
@@ -453,18 +479,20 @@ export class ChainStore {
             .Witnesses
         : [],
     };
+    return { block, raws: trxRows.map((r) => new Uint8Array(r.raw)) };
   }
 
   /** Consecutive blocks from `from`, at most `count` and about `maxBytes` of trx data. */
-  blocksRange(groupId: string, from: number, count: number, maxBytes: number): Block[] {
-    const out: Block[] = [];
+  /** Frames of stored blocks from..from+count-1 (see getBlockFrame), at most maxBytes in all. */
+  blockFramesRange(groupId: string, from: number, count: number, maxBytes: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
     let bytes = 0;
     for (let id = from; id < from + count; id++) {
-      const b = this.getBlock(groupId, id);
-      if (!b) break;
-      for (const t of b.Trxs) bytes += t.Data.length + 200;
+      const frame = this.getBlockFrame(groupId, id);
+      if (!frame) break;
+      bytes += frame.length;
       if (out.length > 0 && bytes > maxBytes) break;
-      out.push(b);
+      out.push(frame);
     }
     return out;
   }

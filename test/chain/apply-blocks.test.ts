@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { signBlock } from '../../src/chain/block.ts';
 import { nowNs } from '../../src/chain/clock.ts';
 import type { GroupChain } from '../../src/chain/group.ts';
-import { type Block, encodeBlock, type Trx, TrxType } from '../../src/chain/pb.ts';
+import { type Block, decodeBlock, encodeBlock, type Trx, TrxType } from '../../src/chain/pb.ts';
 import { type Check, signTrx } from '../../src/chain/trx.ts';
 import { aesEncrypt } from '../../src/crypto/aes.ts';
 import { encodePubkey, generatePrivateKey, publicKeyOf } from '../../src/crypto/keys.ts';
@@ -147,9 +147,14 @@ async function sixBlocks() {
 describe('GroupChain.applyBlocks', () => {
   it('applies a whole list: same head, blocks and content as the owner, one transaction a run', async () => {
     const { owner, og, groupId, seed, blocks, denied } = await sixBlocks();
-    // As a syncing node gets them: from the owner's store.
-    const fromStore = owner.store.blocksRange(groupId, 1, 100, 8 << 20);
-    assert.equal(fromStore.length, 6);
+    // As a syncing node gets them: the frames the owner serves, built from the stored trx bytes,
+    // which must be the bytes of the blocks re-encoded.
+    const frames = owner.store.blockFramesRange(groupId, 1, 100, 8 << 20);
+    assert.equal(frames.length, 6);
+    frames.forEach((f, i) => {
+      assert.equal(hex(f), hex(encodeBlock(owner.store.getBlock(groupId, i + 1)!)));
+    });
+    const fromStore = frames.map((f) => decodeBlock(f));
     const { node, g, runs } = await joinedMember(seed);
     assert.deepEqual(await g.applyBlocks(fromStore), { applied: 6, check: { ok: true } });
     assert.deepEqual(runs, [3, 3], 'a run ends after the CHAIN_CONFIG block');
