@@ -30,7 +30,7 @@ export interface SignItem {
 const VERIFY_ITEM = 33 + 32 + 64;
 const SIGN_ITEM = 32 + 32;
 /** Below this many signatures a job is done on the calling thread: a round trip costs more. */
-const MIN_VERIFY = 64;
+export const MIN_VERIFY = 64;
 const MIN_SIGN = 8;
 
 const WORKER_SOURCE = `

@@ -18,7 +18,7 @@ import type { Block, Trx } from '../chain/pb.ts';
 import { checkTrx } from '../chain/trx.ts';
 import type { ChainLimits } from '../chain/group.ts';
 import type { ChainStore } from '../storage/chain-store.ts';
-import type { SignaturePool } from '../crypto/signature-pool.ts';
+import { MIN_VERIFY, type SignaturePool } from '../crypto/signature-pool.ts';
 import { type SyncProgress, syncProgress } from './progress.ts';
 import { handleSyncStream, requestBlocks, SYNC_PROTOCOL } from './sync.ts';
 import {
@@ -564,8 +564,13 @@ export class GroupNetwork {
           const request = async (from: number) => {
             const res = await this.fetchBlocks(peer, groupId, from);
             if (!res || res.blocks.length === 0) return null;
-            const pool = this.c.signaturePool();
-            return { ...res, checked: res.blocks.map((b) => g.signatures.preverify(b.Trxs, pool)) };
+            // Small blocks are checked on this thread as they are validated (no workers started).
+            const big = res.blocks.some((b) => b.Trxs.length >= MIN_VERIFY);
+            const pool = big ? this.c.signaturePool() : null;
+            const checked = res.blocks.map((b) =>
+              pool ? g.signatures.preverify(b.Trxs, pool) : Promise.resolve(),
+            );
+            return { ...res, checked };
           };
           let answer = request(g.head.blockId + 1);
           for (;;) {
