@@ -137,6 +137,7 @@ export class ChainStore {
         db.insert(contents).values({
           groupId: ph('groupId'),
           trxId: ph('trxId'),
+          position: ph('position'),
           senderPubkey: ph('senderPubkey'),
           timestamp: ph('timestamp'),
           blockId: ph('blockId'),
@@ -277,12 +278,13 @@ export class ChainStore {
     const gid = block.GroupId;
     const contentRows: (typeof contents.$inferInsert)[] = [];
     const deletes: { target: string; sender: string }[] = [];
-    for (const { trx, effect } of committed) {
+    for (const [i, { trx, effect }] of committed.entries()) {
       switch (effect.kind) {
         case 'content':
           contentRows.push({
             groupId: gid,
             trxId: trx.TrxId,
+            position: i,
             senderPubkey: trx.SenderPubkey,
             timestamp: trx.TimeStamp.toString(),
             blockId: block.BlockId,
@@ -449,17 +451,9 @@ export class ChainStore {
     for (const row of contentRows) this.stmts.insertContent.run(row as Record<string, unknown>);
     for (const d of deletes) {
       // Only the author of a post can delete it.
-      this.db
-        .update(contents)
-        .set({ deleted: true })
-        .where(
-          and(
-            eq(contents.groupId, gid),
-            eq(contents.trxId, d.target),
-            eq(contents.senderPubkey, d.sender),
-          ),
-        )
-        .run();
+      const target = this.getContent(gid, d.target);
+      if (!target || target.senderPubkey !== d.sender) continue;
+      this.db.update(contents).set({ deleted: true }).where(eq(contents.seq, target.seq)).run();
     }
   }
 
@@ -611,12 +605,21 @@ export class ChainStore {
   }
 
   // ---- content index ----
+  /** A trx's content row, found through the trx's block and position (see the schema). */
   getContent(groupId: string, trxId: string): ContentRow | undefined {
     return this.db
-      .select()
-      .from(contents)
-      .where(and(eq(contents.groupId, groupId), eq(contents.trxId, trxId)))
-      .get();
+      .select({ c: contents })
+      .from(trxs)
+      .innerJoin(
+        contents,
+        and(
+          eq(contents.groupId, trxs.groupId),
+          eq(contents.blockId, trxs.blockId),
+          eq(contents.position, trxs.position),
+        ),
+      )
+      .where(and(eq(trxs.groupId, groupId), eq(trxs.trxId, trxId)))
+      .get()?.c;
   }
 
   queryContent(q: ContentQuery): ContentRow[] {

@@ -93,13 +93,17 @@ export const contents = sqliteTable(
     senderPubkey: text('sender_pubkey').notNull(),
     timestamp: text('timestamp').notNull(),
     blockId: integer('block_id').notNull(),
+    /** The trx's place in its block: with block_id, the key to its row in trxs. */
+    position: integer('position'),
     data: bytes('data'),
     objectType: text('object_type'),
     inReplyTo: text('in_reply_to'),
     deleted: integer('deleted', { mode: 'boolean' }).notNull().default(false),
   },
   (t) => [
-    uniqueIndex('contents_group_trx').on(t.groupId, t.trxId),
+    // Found by trx id through trxs (its primary key gives block and position): an index on the
+    // random trx ids here too would double the pages a block's commit writes.
+    uniqueIndex('contents_group_block_position').on(t.groupId, t.blockId, t.position),
     index('contents_group_seq').on(t.groupId, t.seq),
     index('contents_group_sender_seq').on(t.groupId, t.senderPubkey, t.seq),
   ],
