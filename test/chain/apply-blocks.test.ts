@@ -7,29 +7,12 @@ import { signBlock } from '../../src/chain/block.ts';
 import { nowNs } from '../../src/chain/clock.ts';
 import type { GroupChain } from '../../src/chain/group.ts';
 import { type Block, decodeBlock, encodeBlock, type Trx, TrxType } from '../../src/chain/pb.ts';
-import { type Check, signTrx } from '../../src/chain/trx.ts';
+import type { Check } from '../../src/chain/trx.ts';
 import { aesEncrypt } from '../../src/crypto/aes.ts';
-import { encodePubkey, generatePrivateKey, publicKeyOf } from '../../src/crypto/keys.ts';
+import { generatePrivateKey } from '../../src/crypto/keys.ts';
 import type { RumNode } from '../../src/node.ts';
 import { openTempNode } from '../helpers/temp-node.ts';
-
-const pubOf = (priv: Uint8Array) => encodePubkey(publicKeyOf(priv));
-
-function postBy(groupId: string, cipherKey: Uint8Array, priv: Uint8Array, text: string): Trx {
-  const ts = nowNs();
-  return signTrx(
-    {
-      TrxId: crypto.randomUUID(),
-      Type: TrxType.POST,
-      GroupId: groupId,
-      Data: aesEncrypt(cipherKey, Buffer.from(JSON.stringify({ type: 'Note', content: text }))),
-      TimeStamp: ts,
-      Expired: ts + 60_000_000_000n,
-      SenderPubkey: pubOf(priv),
-    },
-    priv,
-  );
-}
+import { postBy, pubOf } from '../helpers/chain.ts';
 
 /** A block after `parent`, signed by `priv` (the owner: the group's only producer). */
 function blockAfter(

@@ -2,66 +2,11 @@
 // rejected and leave the chain as it was; a valid block from the owner is applied.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { signBlock } from '../../src/chain/block.ts';
-import { nowNs } from '../../src/chain/clock.ts';
-import type { Block, Trx } from '../../src/chain/pb.ts';
 import { TrxType } from '../../src/chain/pb.ts';
-import { type Check, signTrx } from '../../src/chain/trx.ts';
+import type { Check } from '../../src/chain/trx.ts';
 import { aesEncrypt } from '../../src/crypto/aes.ts';
 import { encodePubkey, generatePrivateKey, publicKeyOf } from '../../src/crypto/keys.ts';
-import { openTempNode } from '../helpers/temp-node.ts';
-
-async function setup() {
-  // The owner's node creates the group; a second node joins by seed and validates blocks.
-  const owner = await openTempNode();
-  const member = await openTempNode();
-  const { groupId, seed } = await owner.node.createGroup({
-    groupName: 'blocks',
-    consensusType: 'poa',
-    encryptionType: 'public',
-    appKey: 'group_bbs',
-  });
-  await member.node.joinGroup(seed);
-  const ownerKey = owner.node.keystore.get('sign', groupId);
-  return { owner: owner.node, member: member.node, groupId, ownerKey };
-}
-
-function postBy(groupId: string, cipherKey: Uint8Array, priv: Uint8Array, text: string): Trx {
-  const ts = nowNs();
-  return signTrx(
-    {
-      TrxId: crypto.randomUUID(),
-      Type: TrxType.POST,
-      GroupId: groupId,
-      Data: aesEncrypt(cipherKey, Buffer.from(JSON.stringify({ type: 'Note', content: text }))),
-      TimeStamp: ts,
-      Expired: ts + 60_000_000_000n,
-      SenderPubkey: encodePubkey(publicKeyOf(priv)),
-    },
-    priv,
-  );
-}
-
-function nextBlock(
-  head: { blockId: number; hash: Uint8Array; epoch: number },
-  groupId: string,
-  trxs: Trx[],
-  priv: Uint8Array,
-): Block {
-  return signBlock(
-    {
-      GroupId: groupId,
-      BlockId: head.blockId + 1,
-      Epoch: head.epoch + 1,
-      PrevHash: head.hash,
-      ProducerPubkey: encodePubkey(publicKeyOf(priv)),
-      Trxs: trxs,
-      Sudo: false,
-      TimeStamp: nowNs(),
-    },
-    priv,
-  );
-}
+import { nextBlock, ownerAndMember, postBy } from '../helpers/chain.ts';
 
 async function reasonOf(p: Promise<Check>): Promise<string> {
   const r = await p;
@@ -70,7 +15,7 @@ async function reasonOf(p: Promise<Check>): Promise<string> {
 
 describe('block validation', () => {
   it('applies a valid owner block and rejects bad ones without changing the chain', async () => {
-    const { owner, member, groupId, ownerKey } = await setup();
+    const { owner, member, groupId, ownerKey } = await ownerAndMember();
     const g = member.group(groupId);
     const alice = generatePrivateKey();
 
@@ -141,7 +86,7 @@ describe('block validation', () => {
   });
 
   it('enforces the deny list on every node, from the block after the config is committed', async () => {
-    const { owner, member, groupId, ownerKey } = await setup();
+    const { owner, member, groupId, ownerKey } = await ownerAndMember();
     const og = owner.group(groupId);
     const g = member.group(groupId);
     const mallory = generatePrivateKey();
@@ -170,7 +115,7 @@ describe('block validation', () => {
   });
 
   it('rebuilds the same content index by replaying the chain', async () => {
-    const { owner, groupId } = await setup();
+    const { owner, groupId } = await ownerAndMember();
     const ids = await owner.postContentBatch(groupId, [
       { type: 'Note', content: 'a' },
       { type: 'Note', content: 'b' },

@@ -5,102 +5,24 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { signBlock } from '../../src/chain/block.ts';
 import { nowNs } from '../../src/chain/clock.ts';
 import { type GroupEvents, GroupChain } from '../../src/chain/group.ts';
-import { type Block, type Trx, TrxType } from '../../src/chain/pb.ts';
+import { type Trx, TrxType } from '../../src/chain/pb.ts';
 import {
   type Check,
   checkTrx,
   SignatureCache,
   signTrx,
   trxDigest,
-  type UnsignedTrx,
   verifyTrxSignature,
 } from '../../src/chain/trx.ts';
 import { aesEncrypt } from '../../src/crypto/aes.ts';
-import { encodePubkey, generatePrivateKey, publicKeyOf } from '../../src/crypto/keys.ts';
+import { generatePrivateKey } from '../../src/crypto/keys.ts';
 import { signDigest } from '../../src/crypto/sign.ts';
 import type { RumNode } from '../../src/node.ts';
 import { startMember, until } from '../helpers/net.ts';
 import { openTempNode } from '../helpers/temp-node.ts';
-
-const N = secp256k1.Point.CURVE().n;
-
-async function setup() {
-  const owner = await openTempNode();
-  const member = await openTempNode();
-  const { groupId, seed } = await owner.node.createGroup({
-    groupName: 'sigcache',
-    consensusType: 'poa',
-    encryptionType: 'public',
-    appKey: 'group_bbs',
-  });
-  await member.node.joinGroup(seed);
-  const ownerKey = owner.node.keystore.get('sign', groupId);
-  return { owner: owner.node, member: member.node, groupId, ownerKey };
-}
-
-function unsignedPost(
-  groupId: string,
-  cipherKey: Uint8Array,
-  senderPubkey: string,
-  text: string,
-  trxId: string = crypto.randomUUID(),
-): UnsignedTrx {
-  const ts = nowNs();
-  return {
-    TrxId: trxId,
-    Type: TrxType.POST,
-    GroupId: groupId,
-    Data: aesEncrypt(cipherKey, Buffer.from(JSON.stringify({ type: 'Note', content: text }))),
-    TimeStamp: ts,
-    Expired: ts + 60_000_000_000n,
-    SenderPubkey: senderPubkey,
-  };
-}
-
-const pubOf = (priv: Uint8Array) => encodePubkey(publicKeyOf(priv));
-
-function postBy(groupId: string, cipherKey: Uint8Array, priv: Uint8Array, text: string): Trx {
-  return signTrx(unsignedPost(groupId, cipherKey, pubOf(priv), text), priv);
-}
-
-function nextBlock(
-  head: { blockId: number; hash: Uint8Array; epoch: number },
-  groupId: string,
-  trxs: Trx[],
-  priv: Uint8Array,
-): Block {
-  return signBlock(
-    {
-      GroupId: groupId,
-      BlockId: head.blockId + 1,
-      Epoch: head.epoch + 1,
-      PrevHash: head.hash,
-      ProducerPubkey: pubOf(priv),
-      Trxs: trxs,
-      Sudo: false,
-      TimeStamp: nowNs(),
-    },
-    priv,
-  );
-}
-
-/** The same (r, s) with s replaced by n - s: a valid but non-canonical (high-S) ECDSA signature. */
-function highS(sig: Uint8Array): Uint8Array {
-  let s = 0n;
-  for (let i = 32; i < 64; i++) s = (s << 8n) | BigInt(sig[i]!);
-  let t = N - s;
-  const out = Uint8Array.from(sig);
-  for (let i = 63; i >= 32; i--) {
-    out[i] = Number(t & 0xffn);
-    t >>= 8n;
-  }
-  out[64] = sig[64]! ^ 1;
-  return out;
-}
+import { highS, nextBlock, ownerAndMember, postBy, pubOf, unsignedPost } from '../helpers/chain.ts';
 
 /**
  * Forgeries of a valid trx `t` signed by `alice`, each sharing something with it (or with another
@@ -157,7 +79,7 @@ function reasonOf(c: Check): string {
 
 describe('SignatureCache', () => {
   it('is one per node: a node makes its own check of a trx another node in the process verified', async () => {
-    const { owner, member, groupId, ownerKey } = await setup();
+    const { owner, member, groupId, ownerKey } = await ownerAndMember('sigcache');
     const og = owner.group(groupId);
     const mg = member.group(groupId);
 
@@ -261,7 +183,7 @@ describe('SignatureCache', () => {
   });
 
   describe("refuses forgeries of a verified trx in a group's admission and blocks", () => {
-    let ctx: Awaited<ReturnType<typeof setup>>;
+    let ctx: Awaited<ReturnType<typeof ownerAndMember>>;
     let t: Trx;
     let list: [string, Trx][] = [];
     const names = forgeriesOf(
@@ -271,7 +193,7 @@ describe('SignatureCache', () => {
       new Uint8Array(32),
     ).list.map(([what]) => what);
     before(async () => {
-      ctx = await setup();
+      ctx = await ownerAndMember('sigcache');
       const g = ctx.member.group(ctx.groupId);
       const alice = generatePrivateKey();
       t = postBy(ctx.groupId, g.cipherKey, alice, 'original');

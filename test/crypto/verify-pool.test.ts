@@ -11,21 +11,7 @@ import { SignatureCache, signTrx, trxDigest, verifyTrxSignature } from '../../sr
 import { encodePubkey, generatePrivateKey, publicKeyOf } from '../../src/crypto/keys.ts';
 import { sha256, signDigest, verifyDigest } from '../../src/crypto/sign.ts';
 import { type VerifyItem, SignaturePool } from '../../src/crypto/signature-pool.ts';
-
-const N = secp256k1.Point.CURVE().n;
-
-function highS(sig: Uint8Array): Uint8Array {
-  let s = 0n;
-  for (let i = 32; i < 64; i++) s = (s << 8n) | BigInt(sig[i]!);
-  let t = N - s;
-  const out = Uint8Array.from(sig);
-  for (let i = 63; i >= 32; i--) {
-    out[i] = Number(t & 0xffn);
-    t >>= 8n;
-  }
-  out[64] = sig[64]! ^ 1;
-  return out;
-}
+import { highS } from '../helpers/chain.ts';
 
 function flip(bytes: Uint8Array, at: number): Uint8Array {
   const out = Uint8Array.from(bytes);
