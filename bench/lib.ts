@@ -3,7 +3,12 @@ import { rmSync } from 'node:fs';
 import http from 'node:http';
 import type { ConfigInput } from '../src/config/schema.ts';
 import type { RumNode } from '../src/node.ts';
-import { api, type NodeProcess, startNodeProcess } from '../test/helpers/node-process.ts';
+import {
+  api,
+  createPublicGroup,
+  type NodeProcess,
+  startNodeProcess,
+} from '../test/helpers/node-process.ts';
 import { openTempNode } from '../test/helpers/temp-node.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: benchmarks read arbitrary JSON answers.
@@ -249,4 +254,30 @@ export async function untilAllAgree(nodes: NodeProcess[], groupId: string, n: nu
   if (new Set(heads.map((h) => h.blockId)).size !== 1)
     throw new Error('nodes disagree on the head');
   return heads[0]!.height;
+}
+
+/**
+ * The same-run baseline of a network benchmark: one node alone, posting `count` Notes through
+ * `post`; trxs committed per second. The node is stopped afterwards.
+ */
+export async function soloRate(
+  node: BenchNode,
+  count: number,
+  post: (groupId: string) => Promise<unknown>,
+): Promise<number> {
+  const groupId = (await createPublicGroup(node.url, 'solo')).group_id;
+  const t = performance.now();
+  await post(groupId);
+  await untilCommitted([node.url], count);
+  const rate = count / ((performance.now() - t) / 1000);
+  await node.stop();
+  return rate;
+}
+
+/** A public group of `owner` joined by `members`, once the gossip mesh had time to settle. */
+export async function sharedGroup(owner: BenchNode, members: BenchNode[], name: string) {
+  const { group_id: groupId, seed } = await createPublicGroup(owner.url, name);
+  await joinAll(members, groupId, seed);
+  await new Promise((r) => setTimeout(r, 1500));
+  return groupId;
 }

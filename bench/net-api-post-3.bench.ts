@@ -5,15 +5,14 @@
  * is committed on all three nodes (their Prometheus counters), which must agree on the head.
  * Baseline, same run: the same clients and load on one node process alone (N/3 posts).
  */
-import { createPublicGroup } from '../test/helpers/node-process.ts';
 import {
-  joinAll,
   postLoad,
   report,
+  sharedGroup,
+  soloRate,
   startBenchNode,
   stopAll,
   untilAllAgree,
-  untilCommitted,
 } from './lib.ts';
 
 const N = Number(process.env.BENCH_TRX ?? 9000);
@@ -24,17 +23,11 @@ const a = await startBenchNode();
 const b = await startBenchNode({ peers: [a.p2pAddr] });
 const c = await startBenchNode({ peers: [a.p2pAddr] });
 try {
-  const g0 = (await createPublicGroup(solo.url, 'solo')).group_id;
-  let t = performance.now();
-  await postLoad([{ url: solo.url, groupId: g0 }], N / 3, CLIENTS, 'solo');
-  await untilCommitted([solo.url], N / 3);
-  const baseline = N / 3 / ((performance.now() - t) / 1000);
-  await solo.stop();
-
-  const { group_id: groupId, seed } = await createPublicGroup(a.url, 'three');
-  await joinAll([b, c], groupId, seed);
-  await new Promise((r) => setTimeout(r, 1500));
-  t = performance.now();
+  const baseline = await soloRate(solo, N / 3, (g0) =>
+    postLoad([{ url: solo.url, groupId: g0 }], N / 3, CLIENTS, 'solo'),
+  );
+  const groupId = await sharedGroup(a, [b, c], 'three');
+  const t = performance.now();
   await postLoad(
     [a, b, c].map((n) => ({ url: n.url, groupId })),
     N,

@@ -7,8 +7,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createPublicGroup } from '../test/helpers/node-process.ts';
-import { joinAll, report, startBenchNode, stopAll, untilAllAgree, untilCommitted } from './lib.ts';
+import { report, sharedGroup, soloRate, startBenchNode, stopAll, untilAllAgree } from './lib.ts';
 
 const N = Number(process.env.BENCH_TRX ?? 9000);
 const DRIVER = fileURLToPath(new URL('./node-driver.ts', import.meta.url));
@@ -27,19 +26,9 @@ const a = await driverNode();
 const b = await driverNode([a.p2pAddr]);
 const c = await driverNode([a.p2pAddr]);
 try {
-  // Baseline: a single node process.
-  const g0 = (await createPublicGroup(solo.url, 'solo')).group_id;
-  let t = performance.now();
-  await post(solo.child, g0, N / 3, 'solo');
-  await untilCommitted([solo.url], N / 3);
-  const baseline = N / 3 / ((performance.now() - t) / 1000);
-  await solo.stop();
-
-  const { group_id: groupId, seed } = await createPublicGroup(a.url, 'three');
-  await joinAll([b, c], groupId, seed);
-  // Let the gossip mesh settle before timing.
-  await new Promise((r) => setTimeout(r, 1500));
-  t = performance.now();
+  const baseline = await soloRate(solo, N / 3, (g0) => post(solo.child, g0, N / 3, 'solo'));
+  const groupId = await sharedGroup(a, [b, c], 'three');
+  const t = performance.now();
   await Promise.all([
     post(a.child, groupId, N / 3, 'A'),
     post(b.child, groupId, N / 3, 'B'),

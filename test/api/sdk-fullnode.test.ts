@@ -57,6 +57,17 @@ const GROUP_KEYS = [
   'user_pubkey',
 ];
 
+/** The keys of quorum's answer to an announce (POST /api/v1/group/announce). */
+const ANNOUNCE_KEYS = [
+  'action',
+  'encrypt_pubkey',
+  'group_id',
+  'sign',
+  'sign_pubkey',
+  'trx_id',
+  'type',
+];
+
 describe('rum-fullnode-sdk against real nodes', () => {
   let n1: NodeProcess;
   let n2: NodeProcess;
@@ -354,15 +365,7 @@ describe('rum-fullnode-sdk against real nodes', () => {
       type: 'user',
       memo: '',
     });
-    assert.deepEqual(keysOf(announced), [
-      'action',
-      'encrypt_pubkey',
-      'group_id',
-      'sign',
-      'sign_pubkey',
-      'trx_id',
-      'type',
-    ]);
+    assert.deepEqual(keysOf(announced), ANNOUNCE_KEYS);
     assert.equal(announced.sign_pubkey, owner);
     assert.equal(announced.type, 'AS_USER');
     const USER_KEYS = [
@@ -410,15 +413,7 @@ describe('rum-fullnode-sdk against real nodes', () => {
       type: 'producer',
       memo: '',
     });
-    assert.deepEqual(keysOf(announced), [
-      'action',
-      'encrypt_pubkey',
-      'group_id',
-      'sign',
-      'sign_pubkey',
-      'trx_id',
-      'type',
-    ]);
+    assert.deepEqual(keysOf(announced), ANNOUNCE_KEYS);
     assert.equal(announced.type, 'AS_PRODUCER');
     const producerKey = announced.sign_pubkey;
     assert.notEqual(producerKey, owner);
