@@ -68,6 +68,14 @@ export async function signTrxWith(
   return trx;
 }
 
+/** A cache entry: the signature as key, the digest it signs and the signer's key as value. */
+function entryOf(trx: Trx, digest: Uint8Array): [string, string] {
+  return [
+    Buffer.from(trx.SenderSign).toString('latin1'),
+    Buffer.from(digest).toString('latin1') + trx.SenderPubkey,
+  ];
+}
+
 /**
  * The trx signatures one node has verified, signature → (digest, key): a trx reaches a node
  * several times (gossip, admission, its block), and a repeat costs a hash, not an ECDSA check.
@@ -103,8 +111,7 @@ export class SignatureCache {
     let digest = this.digests.get(trx);
     if (digest) this.digests.delete(trx);
     else digest = trxDigest(trx);
-    const sigKey = Buffer.from(trx.SenderSign).toString('latin1');
-    const what = Buffer.from(digest).toString('latin1') + trx.SenderPubkey;
+    const [sigKey, what] = entryOf(trx, digest);
     if (this.verified.get(sigKey) === what) return true;
     this.checks++;
     if (!verifyDigest(pub, digest, trx.SenderSign)) return false;
@@ -125,11 +132,10 @@ export class SignatureCache {
       if (!pub) continue;
       const digest = trxDigest(trx);
       this.digests.set(trx, digest);
-      const sigKey = Buffer.from(trx.SenderSign).toString('latin1');
-      const what = Buffer.from(digest).toString('latin1') + trx.SenderPubkey;
-      if (this.verified.get(sigKey) === what) continue;
+      const entry = entryOf(trx, digest);
+      if (this.verified.get(entry[0]) === entry[1]) continue;
       items.push({ pub, digest, sig: trx.SenderSign });
-      keys.push([sigKey, what]);
+      keys.push(entry);
     }
     if (items.length === 0) return;
     const ok = await pool.verify(items);
@@ -141,10 +147,7 @@ export class SignatureCache {
 
   /** A signature this node made itself over a digest, with the key of the trx's sender. */
   rememberOwn(trx: Trx, digest: Uint8Array): void {
-    this.remember(
-      Buffer.from(trx.SenderSign).toString('latin1'),
-      Buffer.from(digest).toString('latin1') + trx.SenderPubkey,
-    );
+    this.remember(...entryOf(trx, digest));
   }
 
   private remember(sigKey: string, what: string): void {
@@ -153,7 +156,7 @@ export class SignatureCache {
   }
 }
 
-/** Verifies a trx's signature with no cache. */
+/** Verifies a trx's signature: through a node's cache when given one, else by ECDSA alone. */
 export function verifyTrxSignature(trx: Trx, cache?: SignatureCache): boolean {
   if (cache) return cache.verify(trx);
   const pub = pubkeyBytesUnchecked(trx.SenderPubkey);

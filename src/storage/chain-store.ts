@@ -232,12 +232,10 @@ export class ChainStore {
       .run();
   }
 
-  /** Stores a validated block with its trxs, applies their effects and moves the group head. */
-  commitBlock(block: Block, committed: CommittedTrx[], nowNs: bigint): void {
-    this.commitBlocks([{ block, committed }], nowNs);
-  }
-
-  /** Consecutive validated blocks in one transaction (a node catching up writes fewer pages). */
+  /**
+   * Stores validated consecutive blocks with their trxs, applies their effects and moves the group
+   * head, in one transaction (a node catching up writes fewer pages than with one a block).
+   */
   commitBlocks(list: { block: Block; committed: CommittedTrx[] }[], nowNs: bigint): void {
     this.transaction(() => {
       for (const { block, committed } of list) this.storeBlock(block, committed, nowNs);
@@ -508,7 +506,6 @@ export class ChainStore {
     return { block, raws: trxRows.map((r) => new Uint8Array(r.raw)) };
   }
 
-  /** Consecutive blocks from `from`, at most `count` and about `maxBytes` of trx data. */
   /** Frames of stored blocks from..from+count-1 (see getBlockFrame), at most maxBytes in all. */
   blockFramesRange(groupId: string, from: number, count: number, maxBytes: number): Uint8Array[] {
     const out: Uint8Array[] = [];

@@ -29,7 +29,7 @@ export function openDatabase(file: string, options: DatabaseOptions = {}): Db {
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma(`synchronous = ${options.sync === 'normal' ? 'NORMAL' : 'FULL'}`);
   // Checkpoint every 10,000 pages (40 MiB of WAL), not SQLite's 1,000: a page written by many
-  // commits in a row (the trx-id indexes take random inserts) is copied back to the database
+  // commits in a row (the trx-id index takes random inserts) is copied back to the database
   // once, not at every few commits. A node catching up commits about a third faster.
   sqlite.pragma('wal_autocheckpoint = 10000');
   sqlite.pragma('foreign_keys = ON');
