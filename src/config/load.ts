@@ -25,6 +25,31 @@ export const FULLNODE_FLAGS = {
   },
   apihost: { type: 'string', key: 'apiHost', help: 'API bind address (default 127.0.0.1)' },
   apiport: { type: 'string', key: 'apiPort', help: 'API port (default 8000; 0 = any free port)' },
+  gatewayhost: {
+    type: 'string',
+    key: 'gatewayHost',
+    help: 'gateway (bridges) bind address (default 127.0.0.1)',
+  },
+  gatewayport: {
+    type: 'string',
+    key: 'gatewayPort',
+    help: 'gateway port (default 8080; 0 = any free port)',
+  },
+  origin: {
+    type: 'string',
+    key: 'origin',
+    help: 'public base URL of the gateway (default http://<gatewayhost>:<gatewayport>)',
+  },
+  allowprivateaddress: {
+    type: 'string',
+    key: 'allowPrivateAddress',
+    help: 'true|false: let bridges reach private and loopback addresses (default false)',
+  },
+  redisurl: {
+    type: 'string',
+    key: 'redisUrl',
+    help: 'redis:// URL for the delivery queue (or env REDIS_URL; default: embedded queue)',
+  },
   listen: {
     type: 'string',
     multiple: true,
@@ -79,7 +104,17 @@ const ENV: Record<string, keyof Config> = {
   RUM_APIPORT: 'apiPort',
   RUM_LOGLEVEL: 'logLevel',
   RUM_DBSYNC: 'dbSync',
+  RUM_GATEWAYHOST: 'gatewayHost',
+  RUM_GATEWAYPORT: 'gatewayPort',
+  RUM_ORIGIN: 'origin',
+  RUM_ALLOWPRIVATEADDRESS: 'allowPrivateAddress',
+  // The common REDIS_URL, overridden by RUM_REDISURL when both are set.
+  REDIS_URL: 'redisUrl',
+  RUM_REDISURL: 'redisUrl',
 };
+
+const PORT_KEYS = new Set<keyof Config>(['apiPort', 'gatewayPort']);
+const BOOL_KEYS = new Set<keyof Config>(['autoRelay', 'enableNat', 'allowPrivateAddress']);
 
 export function flagsHelp(flags: Record<string, FlagSpec>): string {
   return Object.entries(flags)
@@ -155,7 +190,11 @@ export function loadConfig(
   for (const [name, key] of Object.entries(ENV)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
-    input[key] = key === 'apiPort' ? parsePort(name, v) : v;
+    input[key] = PORT_KEYS.has(key)
+      ? parsePort(name, v)
+      : BOOL_KEYS.has(key)
+        ? parseBool(name, v)
+        : v;
     source.set(key, `environment variable ${name}`);
   }
   for (const [name, f] of Object.entries(flags)) {
@@ -163,8 +202,8 @@ export function loadConfig(
     if (v === undefined || f.key === null) continue;
     let value: unknown = v;
     if (f.multiple) value = splitList(v as string[]);
-    if (f.key === 'apiPort') value = parsePort(name, v as string);
-    if (f.key === 'autoRelay' || f.key === 'enableNat') value = parseBool(name, v as string);
+    if (PORT_KEYS.has(f.key)) value = parsePort(name, v as string);
+    if (BOOL_KEYS.has(f.key)) value = parseBool(name, v as string);
     input[f.key] = value;
     source.set(f.key, `--${name}`);
   }

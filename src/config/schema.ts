@@ -23,6 +23,33 @@ export const ConfigSchema = z
     keystorePassword: z.string().optional().describe('keystore password (or RUM_KSPASSWD)'),
     apiHost: z.string().min(1).default('127.0.0.1').describe('address the HTTP API binds to'),
     apiPort: port.default(8000).describe('port of the HTTP API (0 picks a free one)'),
+    gatewayHost: z
+      .string()
+      .min(1)
+      .default('127.0.0.1')
+      .describe('address the public gateway (bridges) binds to'),
+    gatewayPort: port.default(8080).describe('port of the gateway (0 picks a free one)'),
+    origin: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe(
+        'public base URL of the gateway, used in every id and link a bridge makes ' +
+          '(default http://<gatewayhost>:<gatewayport>)',
+      ),
+    allowPrivateAddress: z
+      .boolean()
+      .default(false)
+      .describe(
+        'let bridges fetch from and deliver to loopback, private, link-local and unique-local ' +
+          'addresses (tests and private networks only)',
+      ),
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional()
+      .describe(
+        'Redis for the delivery queue (BullMQ); without it the queue is embedded in SQLite',
+      ),
     listen: z.array(z.string()).default([]).describe('libp2p listen multiaddrs'),
     peers: z.array(z.string()).default([]).describe('bootstrap peer multiaddrs'),
     enableNat: z
@@ -94,6 +121,18 @@ export const ConfigSchema = z
         resyncIntervalMs: z.number().int().min(100).max(3_600_000).default(20_000),
         syncBatchBlocks: z.number().int().min(1).max(200).default(100),
         producerRoundTimeoutMs: z.number().int().min(100).max(600_000).default(3000),
+        gatewayBodyBytes: z
+          .number()
+          .int()
+          .positive()
+          .max(16 << 20)
+          .default(1 << 20),
+        gatewayRateLimitPerMinute: z.number().int().positive().max(1_000_000).default(600),
+        gatewayRequestTimeoutMs: z.number().int().min(1000).max(600_000).default(30_000),
+        deliveryTimeoutMs: z.number().int().min(100).max(600_000).default(15_000),
+        deliveryMaxAttempts: z.number().int().min(1).max(100).default(12),
+        deliveryConcurrency: z.number().int().min(1).max(10_000).default(64),
+        deliveryPerDestination: z.number().int().min(1).max(1000).default(8),
       })
       .strict()
       .prefault({}),

@@ -240,3 +240,106 @@ export const producerVotes = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.groupId, t.blockId] })],
 );
+
+/**
+ * Groups this node's operator exposes to bridges (src/gateway/exposure.ts). `handle` is the
+ * group's name on every bridge (`@handle@host` on ActivityPub), unique on the node.
+ */
+export const bridgeExposures = sqliteTable(
+  'bridge_exposures',
+  {
+    groupId: text('group_id').primaryKey(),
+    handle: text('handle').notNull(),
+    activitypub: integer('activitypub', { mode: 'boolean' }).notNull(),
+    nostr: integer('nostr', { mode: 'boolean' }).notNull(),
+    bots: integer('bots', { mode: 'boolean' }).notNull(),
+    /** Why bridging stopped on its own (the owner's app config `bridging` = `off`), or null. */
+    suspended: text('suspended'),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [uniqueIndex('bridge_exposures_handle').on(t.handle)],
+);
+
+/**
+ * Where each consumer of the bridge port's committed stream is, per group: the last item it
+ * acknowledged, by its place in the chain (block, position), which a reindex does not change.
+ */
+export const bridgeCursors = sqliteTable(
+  'bridge_cursors',
+  {
+    consumer: text('consumer').notNull(),
+    groupId: text('group_id').notNull(),
+    blockId: integer('block_id').notNull(),
+    position: integer('position').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.consumer, t.groupId] })],
+);
+
+/**
+ * Items that came from another network, both ways unique: an item retried by its network never
+ * makes a second trx, and a trx is never sent back to the network it came from.
+ */
+export const bridgeOrigins = sqliteTable(
+  'bridge_origins',
+  {
+    network: text('network').notNull(),
+    externalId: text('external_id').notNull(),
+    groupId: text('group_id').notNull(),
+    trxId: text('trx_id').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.network, t.externalId] }),
+    uniqueIndex('bridge_origins_trx').on(t.groupId, t.trxId),
+  ],
+);
+
+/**
+ * Outside identities (an ActivityPub actor, a Nostr key, a bot) that post through the gateway:
+ * each has its own secp256k1 key, kept in the keystore under `key_name`.
+ */
+export const bridgeIdentities = sqliteTable(
+  'bridge_identities',
+  {
+    network: text('network').notNull(),
+    externalId: text('external_id').notNull(),
+    keyName: text('key_name').notNull(),
+    pubkey: text('pubkey').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.network, t.externalId] }),
+    uniqueIndex('bridge_identities_pubkey').on(t.pubkey),
+  ],
+);
+
+/**
+ * The embedded delivery queue (src/queue/embedded.ts). `key` is the job's idempotency key;
+ * `status` is pending (waiting for run_at), active (leased until lease_until), done or failed
+ * (the dead-letter list). Payloads are JSON.
+ */
+export const deliveryJobs = sqliteTable(
+  'delivery_jobs',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    key: text('key').notNull(),
+    kind: text('kind').notNull(),
+    destination: text('destination').notNull(),
+    payload: text('payload').notNull(),
+    status: text('status').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull(),
+    runAt: integer('run_at').notNull(),
+    leaseUntil: integer('lease_until'),
+    lastError: text('last_error'),
+    createdAt: integer('created_at').notNull(),
+    finishedAt: integer('finished_at'),
+  },
+  (t) => [
+    uniqueIndex('delivery_jobs_key').on(t.key),
+    index('delivery_jobs_status_run_at').on(t.status, t.runAt),
+    index('delivery_jobs_destination_status').on(t.destination, t.status),
+  ],
+);
