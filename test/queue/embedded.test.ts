@@ -1,0 +1,194 @@
+// The embedded delivery queue: the shared conformance suite, then what only this backend
+// promises (leases taken back from a dead process, done jobs pruned, jobs another connection
+// added, fairness over a deep backlog).
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { EmbeddedQueue, type EmbeddedQueueInit } from '../../src/queue/embedded.ts';
+import { type Db, openDatabase } from '../../src/storage/db.ts';
+import { queueConformance, sleep, waitFor } from './conformance.ts';
+
+interface Store {
+  file: string;
+  open(init: EmbeddedQueueInit): { db: Db; queue: EmbeddedQueue };
+  cleanup(): Promise<void>;
+}
+
+/** A temporary database file; every queue and connection opened on it is closed by cleanup. */
+function tempStore(): Store {
+  const dir = mkdtempSync(join(tmpdir(), 'rum-queue-'));
+  const file = join(dir, 'node.db');
+  const opened: { db: Db; queue: EmbeddedQueue }[] = [];
+  return {
+    file,
+    open(init) {
+      const db = openDatabase(file);
+      const queue = new EmbeddedQueue(db, init);
+      opened.push({ db, queue });
+      return { db, queue };
+    },
+    async cleanup() {
+      for (const { queue } of opened) await queue.close();
+      for (const { db } of opened) db.$client.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+queueConformance('embedded', async (options) => {
+  const store = tempStore();
+  const { queue } = store.open(options);
+  return {
+    queue,
+    reopen: async () => store.open(options).queue,
+    cleanup: () => store.cleanup(),
+  };
+});
+
+describe('embedded delivery queue', () => {
+  it('takes back a job whose lease ran out (its process died) and runs it again', async () => {
+    const store = tempStore();
+    try {
+      const { db, queue } = store.open({ leaseMs: 300, pollMs: 50 });
+      const seen: { key: string; attempt: number }[] = [];
+      queue.handle('t', async (job) => {
+        seen.push({ key: job.key, attempt: job.attempt });
+      });
+      const { id: expiredId } = await queue.enqueue({
+        key: 'gone',
+        kind: 't',
+        destination: 'd',
+        payload: null,
+      });
+      const { id: liveId } = await queue.enqueue({
+        key: 'live',
+        kind: 't',
+        destination: 'd',
+        payload: null,
+      });
+      // As a process killed in the middle of two attempts leaves them: active, one lease over.
+      const now = Date.now();
+      const lease = db.$client.prepare(
+        "UPDATE delivery_jobs SET status = 'active', attempts = 1, lease_until = ? WHERE id = ?",
+      );
+      lease.run(now - 1, Number(expiredId));
+      lease.run(now + 400, Number(liveId));
+      await queue.start();
+      await waitFor('the expired one', () => seen.some((s) => s.key === 'gone'));
+      assert.equal(
+        seen.some((s) => s.key === 'live'),
+        false,
+        'a job was taken while its lease held',
+      );
+      await waitFor('the other after its lease', () => seen.some((s) => s.key === 'live'));
+      assert.deepEqual(
+        seen.map((s) => s.attempt),
+        [2, 2],
+      );
+      await waitFor('both done', async () => (await queue.counts()).done === 2);
+    } finally {
+      await store.cleanup();
+    }
+  });
+
+  it('renews the lease of a long attempt so it is not taken back', async () => {
+    const store = tempStore();
+    try {
+      const { queue } = store.open({ leaseMs: 150, pollMs: 30 });
+      let runs = 0;
+      queue.handle('t', async () => {
+        runs++;
+        await sleep(600);
+      });
+      await queue.start();
+      await queue.enqueue({ key: 'long', kind: 't', destination: 'd', payload: null });
+      await waitFor('done', async () => (await queue.counts()).done === 1);
+      assert.equal(runs, 1);
+    } finally {
+      await store.cleanup();
+    }
+  });
+
+  it('prunes done jobs after their retention, which frees their key', async () => {
+    const store = tempStore();
+    try {
+      const { queue } = store.open({ doneRetentionMs: 100, pollMs: 30 });
+      let runs = 0;
+      queue.handle('t', async () => {
+        runs++;
+      });
+      await queue.start();
+      const first = await queue.enqueue({ key: 'k', kind: 't', destination: 'd', payload: null });
+      await waitFor('done', async () => (await queue.counts()).done === 1);
+      await waitFor('pruned', async () => (await queue.counts()).done === 0);
+      const again = await queue.enqueue({ key: 'k', kind: 't', destination: 'd', payload: null });
+      assert.equal(again.added, true);
+      assert.notEqual(again.id, first.id);
+      await waitFor('run again', () => runs === 2);
+    } finally {
+      await store.cleanup();
+    }
+  });
+
+  it('runs jobs another connection added', async () => {
+    const store = tempStore();
+    try {
+      const { queue } = store.open({ pollMs: 50 });
+      const other = store.open({}).queue;
+      const keys: string[] = [];
+      queue.handle('t', async (job) => {
+        keys.push(job.key);
+      });
+      await queue.start();
+      await other.enqueue({ key: 'elsewhere', kind: 't', destination: 'd', payload: null });
+      await waitFor('the job', () => keys.length === 1);
+    } finally {
+      await store.cleanup();
+    }
+  });
+
+  it('fails a job of a kind nobody handles, after its attempts, saying why', async () => {
+    const store = tempStore();
+    try {
+      const { queue } = store.open({ maxAttempts: 2, backoffBaseMs: 5, backoffMaxMs: 10 });
+      await queue.start();
+      await queue.enqueue({ key: 'k', kind: 'nobody', destination: 'd', payload: null });
+      await waitFor('failed', async () => (await queue.counts()).failed === 1);
+      const [job] = await queue.list('failed', 1);
+      assert.match(job!.lastError ?? '', /no handler for deliveries of kind nobody/);
+    } finally {
+      await store.cleanup();
+    }
+  });
+
+  it('runs another destination next to a backlog of 10,000 jobs of one destination', async () => {
+    const store = tempStore();
+    try {
+      const { queue } = store.open({ concurrency: 4, perDestination: 4 });
+      let slowDone = 0;
+      const slowDoneWhenOthersRan: number[] = [];
+      queue.handle('t', async (job) => {
+        if (job.destination === 'slow') {
+          await sleep(20);
+          slowDone++;
+        } else slowDoneWhenOthersRan.push(slowDone);
+      });
+      const adds = [];
+      for (let i = 0; i < 10_000; i++)
+        adds.push(queue.enqueue({ key: `s${i}`, kind: 't', destination: 'slow', payload: i }));
+      await Promise.all(adds);
+      await queue.start();
+      await waitFor('the backlog under way', () => slowDone >= 4);
+      const others = [];
+      for (let i = 0; i < 10; i++)
+        others.push(queue.enqueue({ key: `o${i}`, kind: 't', destination: `o${i}`, payload: i }));
+      await Promise.all(others);
+      await waitFor('the other destinations', () => slowDoneWhenOthersRan.length === 10);
+      assert.ok(Math.max(...slowDoneWhenOthersRan) < 40, `others waited: ${slowDoneWhenOthersRan}`);
+    } finally {
+      await store.cleanup();
+    }
+  });
+});
