@@ -9,7 +9,7 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { isIP } from 'node:net';
 import { RumError } from '../errors.ts';
-import type { RumNode } from '../node.ts';
+import type { ApiComponents } from './context.ts';
 import { parseBearer } from './jwt.ts';
 import { registerChainRoutes } from './routes/chain.ts';
 import { registerContentRoutes } from './routes/content.ts';
@@ -19,12 +19,6 @@ import { registerLiveRoutes } from './routes/live.ts';
 import { registerNodeRoutes } from './routes/node.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
 import { registerUserRoutes } from './routes/users.ts';
-import type { TokenService } from './tokens.ts';
-
-export interface ApiComponents {
-  node: RumNode;
-  tokens: TokenService;
-}
 
 export function isLoopbackAddress(addr: string | undefined): boolean {
   if (!addr) return false;

@@ -5,13 +5,13 @@
  */
 import type { EventEmitter } from 'node:events';
 import { aesDecrypt, aesEncrypt } from '../crypto/aes.ts';
-import type { ChainStore, GroupRow } from '../storage/chain-store.ts';
 import { effectOf } from './apply.ts';
 import { checkBlockWithParent, signBlock } from './block.ts';
 import { nowNs } from './clock.ts';
 import { type Block, encodeTrx, type Trx, TrxType } from './pb.ts';
 import { checkFinality, producerSet } from './producers.ts';
 import { checkTrxAuth, type GroupRules } from './rules.ts';
+import type { ChainStorage, GroupRecord, PendingTrx } from './store.ts';
 import { type Check, checkTrx, SignatureCache, signTrx, signTrxWith } from './trx.ts';
 import { encodePubkey, publicKeyOf } from '../crypto/keys.ts';
 
@@ -27,7 +27,7 @@ export interface ChainLimits {
 }
 
 export interface GroupChainComponents {
-  store: ChainStore;
+  store: ChainStorage;
   limits: ChainLimits;
   /** This node's signing key for the group. */
   signKey: Uint8Array;
@@ -91,13 +91,19 @@ function headOf(block: Block): Head {
   };
 }
 
-type PendingEntry = { groupId: string; trx: Trx; raw: Uint8Array };
+/** Who signs a trx built here other than this node's own key (an author a bridge speaks for). */
+export interface TrxAuthor {
+  priv: Uint8Array;
+  /** The trx id, when the caller chose it (a bridge records it before posting). */
+  trxId?: string;
+}
+
 /** Why a trx was not admitted (`known`: it is pending or committed already), or null. */
 type Verdict = { known: boolean; reason: string } | null;
 
 export class GroupChain {
   readonly groupId: string;
-  readonly row: GroupRow;
+  readonly row: GroupRecord;
   readonly cipherKey: Uint8Array;
   readonly isOwner: boolean;
   head: Head;
@@ -116,7 +122,7 @@ export class GroupChain {
   private tail: Promise<void> = Promise.resolve();
   private admitting: { trx: Trx; resolve: () => void; reject: (err: unknown) => void }[] = [];
 
-  constructor(row: GroupRow, components: GroupChainComponents) {
+  constructor(row: GroupRecord, components: GroupChainComponents) {
     this.c = components;
     this.row = row;
     this.groupId = row.groupId;
@@ -206,20 +212,22 @@ export class GroupChain {
   }
 
   /** Builds, encrypts and signs a trx from this node's group key. */
-  async buildTrx(type: number, plain: Uint8Array): Promise<Trx> {
+  async buildTrx(type: number, plain: Uint8Array, as?: TrxAuthor): Promise<Trx> {
     const data = await this.encrypt(type, plain);
     const ts = nowNs();
     const unsigned = {
-      TrxId: crypto.randomUUID(),
+      TrxId: as?.trxId ?? crypto.randomUUID(),
       Type: type,
       GroupId: this.groupId,
       Data: data,
       TimeStamp: ts,
       Expired: ts + BigInt(this.c.limits.trxTtlMs) * 1_000_000n,
-      SenderPubkey: this.userPubkey,
+      SenderPubkey: as ? encodePubkey(publicKeyOf(as.priv)) : this.userPubkey,
     };
-    const cache = this.ownKeyMatches ? this.signatures : undefined;
-    const { signer, signKey } = this.c;
+    // The signature of a key held here needs no check when the trx comes back.
+    const cache = this.ownKeyMatches || as ? this.signatures : undefined;
+    const { signer } = this.c;
+    const signKey = as?.priv ?? this.c.signKey;
     if (!signer) return signTrx(unsigned, signKey, cache);
     return signTrxWith(unsigned, (digest) => signer(digest, signKey), cache);
   }
@@ -310,7 +318,7 @@ export class GroupChain {
    * The admission checks of a list of trxs, against the head's rules and the mempool's room:
    * the trxs that pass, and for each trx null or why not (`known`: pending or committed already).
    */
-  private screen(list: Trx[]): { accepted: PendingEntry[]; verdicts: Verdict[] } {
+  private screen(list: Trx[]): { accepted: PendingTrx[]; verdicts: Verdict[] } {
     const at = nowNs();
     const verdicts: Verdict[] = list.map(() => null);
     const seen = new Set<string>();
@@ -325,7 +333,7 @@ export class GroupChain {
       list.filter((_, i) => verdicts[i] === null).map((t) => t.TrxId),
     );
     let room = this.c.limits.mempoolMaxTrx - this.mempool.size;
-    const accepted: PendingEntry[] = [];
+    const accepted: PendingTrx[] = [];
     list.forEach((trx, i) => {
       if (verdicts[i] !== null) return;
       if (committed.has(trx.TrxId)) {
@@ -344,7 +352,7 @@ export class GroupChain {
   }
 
   /** Stores admitted trxs in the persistent mempool (one transaction), then schedules a block. */
-  private keep(accepted: PendingEntry[], announce: boolean): void {
+  private keep(accepted: PendingTrx[], announce: boolean): void {
     if (accepted.length === 0) return;
     this.c.store.addPendingMany(accepted, Date.now());
     for (const a of accepted) this.mempool.set(a.trx.TrxId, { trx: a.trx, raw: a.raw });

@@ -4,7 +4,6 @@
  * written in one transaction: after a crash either all of it is there or none of it.
  */
 import { and, asc, desc, eq, gt, inArray, lt, or, sql } from 'drizzle-orm';
-import type { Effect } from '../chain/apply.ts';
 import type { ProducerState } from '../chain/poa.ts';
 import {
   type Block,
@@ -16,6 +15,7 @@ import {
 } from '../chain/pb.ts';
 import { decodeMessage, encodeMessage } from '../chain/protobuf.ts';
 import { emptyRules, type GroupRules } from '../chain/rules.ts';
+import type { ChainStorage, CommittedTrx, GroupRecord, PendingTrx } from '../chain/store.ts';
 import { hashPlaintextTokens } from './api-tokens.ts';
 import type { Db } from './db.ts';
 import {
@@ -44,6 +44,11 @@ export type AnnounceRow = typeof announces.$inferSelect;
 export type UserRow = typeof groupUsers.$inferSelect;
 export type ProducerRow = typeof producers.$inferSelect;
 
+/** The chain's GroupRecord (src/chain/store.ts) must be exactly a row of the groups table. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const groupRowIsGroupRecord: Same<GroupRow, GroupRecord> = true;
+void groupRowIsGroupRecord;
+
 const buf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 const CHUNK = 500;
 
@@ -51,14 +56,6 @@ function chunks<T>(items: T[], size = CHUNK): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
-}
-
-export interface CommittedTrx {
-  trx: Trx;
-  raw: Uint8Array;
-  effect: Effect;
-  /** false when the trx is known not to be in the persistent mempool (no row to delete). */
-  pending?: boolean;
 }
 
 export interface ContentQuery {
@@ -100,7 +97,7 @@ function direct(db: Db, query: { toSQL(): { sql: string; params: unknown[] } }) 
   };
 }
 
-export class ChainStore {
+export class ChainStore implements ChainStorage {
   readonly db: Db;
   private readonly hasTrxStmt: ReturnType<typeof direct>;
   private readonly stmts;
@@ -575,7 +572,7 @@ export class ChainStore {
     return res.changes > 0;
   }
 
-  addPendingMany(items: { groupId: string; trx: Trx; raw: Uint8Array }[], nowMs: number): void {
+  addPendingMany(items: PendingTrx[], nowMs: number): void {
     const insert = this.stmts.insertPending;
     this.transaction(() => {
       for (const i of items) insert.run({ g: i.groupId, t: i.trx.TrxId, r: buf(i.raw), at: nowMs });

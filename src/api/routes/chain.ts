@@ -8,7 +8,7 @@ import { BadRequestError, NotFoundError } from '../../errors.ts';
 import type { RumNode } from '../../node.ts';
 import type { TrxRuleRow } from '../../storage/chain-store.ts';
 import { blockJson, trxJson } from '../json.ts';
-import type { ApiComponents } from '../server.ts';
+import type { ApiComponents } from '../context.ts';
 import { groupParams, memo, sendJson, uuid } from './common.ts';
 
 /** The trx types quorum's chain config API takes by name. */

@@ -10,7 +10,7 @@ import type { JsonObject } from '../../chain/content.ts';
 import type { RumNode } from '../../node.ts';
 import type { ContentRow } from '../../storage/chain-store.ts';
 import { trxJson } from '../json.ts';
-import type { ApiComponents } from '../server.ts';
+import type { ApiComponents } from '../context.ts';
 import { groupParams, sendJson, uuid } from './common.ts';
 
 const pubkeyText = { type: 'string', minLength: 1, maxLength: 200 } as const;

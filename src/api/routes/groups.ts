@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { GroupChain } from '../../chain/group.ts';
 import { toHex } from '../../crypto/encoding.ts';
 import { ethAddress, fromPubkeyOrNull } from '../../crypto/pubkey-format.ts';
-import type { ApiComponents } from '../server.ts';
+import type { ApiComponents } from '../context.ts';
 import { groupIdBody, groupParams, sendJson } from './common.ts';
 
 /** quorum's GroupInfo plus the fields its README shows (highest_height, highest_block_id, group_status). */

@@ -10,7 +10,7 @@ import type { Trx } from '../../chain/pb.ts';
 import { TRX_VERSION } from '../../chain/trx.ts';
 import { fromBase64 } from '../../crypto/encoding.ts';
 import { BadRequestError } from '../../errors.ts';
-import type { ApiComponents } from '../server.ts';
+import type { ApiComponents } from '../context.ts';
 import {
   appConfigItemJson,
   appConfigKeyParams,

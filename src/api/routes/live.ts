@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { CommittedEvent } from '../../chain/group.ts';
 import { stringifyJson, trxJson } from '../json.ts';
-import type { ApiComponents } from '../server.ts';
+import type { ApiComponents } from '../context.ts';
 import { uuid } from './common.ts';
 
 const MAX_BUFFERED_BYTES = 4 << 20;

@@ -11,7 +11,7 @@ import { signatureBackend } from '../../crypto/sign.ts';
 import { BadRequestError } from '../../errors.ts';
 import { dialUpgrading, isPublicDirect, isRelayed } from '../../p2p/upgrade.ts';
 import { NODE_VERSION } from '../../node.ts';
-import type { ApiComponents } from '../server.ts';
+import type { ApiComponents } from '../context.ts';
 
 function humanBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB'];

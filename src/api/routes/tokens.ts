@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { BadRequestError, NotFoundError, UnauthorizedError } from '../../errors.ts';
 import { parseBearer } from '../jwt.ts';
-import type { ApiComponents } from '../server.ts';
+import type { ApiComponents } from '../context.ts';
 import { uuid } from './common.ts';
 
 const revokeShape = {

@@ -8,7 +8,7 @@ import { AnnounceType } from '../../chain/pb.ts';
 import { NotFoundError } from '../../errors.ts';
 import type { RumNode } from '../../node.ts';
 import type { AnnounceRow } from '../../storage/chain-store.ts';
-import type { ApiComponents } from '../server.ts';
+import type { ApiComponents } from '../context.ts';
 import { groupParams, memo, sendJson, uuid } from './common.ts';
 
 const RESULT_NAMES = ['ANNOUNCED', 'APPROVED', 'REJECTED'];

@@ -1,0 +1,11 @@
+/**
+ * What the API's route modules are given: the node and the token service. Its own module so that
+ * a route imports neither server.ts nor another route's registration.
+ */
+import type { RumNode } from '../node.ts';
+import type { TokenService } from './tokens.ts';
+
+export interface ApiComponents {
+  node: RumNode;
+  tokens: TokenService;
+}
