@@ -12,7 +12,7 @@ COPY migrations ./migrations
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
-# 8000: HTTP API; 7000: libp2p TCP; 7001: libp2p WebSockets
-EXPOSE 8000 7000 7001
+# 8000: HTTP API; 8080: gateway (bridges); 7000: libp2p TCP; 7001: libp2p WebSockets
+EXPOSE 8000 8080 7000 7001
 ENTRYPOINT ["node", "--max-semi-space-size=16", "/app/bin/rum.js"]
-CMD ["fullnode", "--apihost", "0.0.0.0", "--configdir", "/data/config", "--datadir", "/data/data", "--keystoredir", "/data/keystore"]
+CMD ["fullnode", "--apihost", "0.0.0.0", "--gatewayhost", "0.0.0.0", "--configdir", "/data/config", "--datadir", "/data/data", "--keystoredir", "/data/keystore"]

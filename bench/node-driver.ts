@@ -12,7 +12,9 @@ const loaded = loadConfig(process.argv.slice(3), process.env);
 if (loaded.help) process.exit(2);
 const { config } = loaded;
 const running = await startFullnode(config, pino({ level: config.logLevel }));
-process.stdout.write(`rum: API listening on ${running.url}\n`);
+process.stdout.write(
+  `rum: API listening on ${running.url}\nrum: gateway listening on ${running.gateway.url}\n`,
+);
 
 process.on(
   'message',

@@ -22,6 +22,7 @@ import {
   GroupChain,
   type GroupEvents,
   type PostSealer,
+  type TrxAuthor,
   TrxRejectedError,
 } from './chain/group.ts';
 import {
@@ -481,6 +482,17 @@ export class RumNode {
     return this.post(groupId, payloads, true);
   }
 
+  /**
+   * Posts for an author whose key this node holds other than its own (an outside author a bridge
+   * speaks for): the same checks as postContent, for that author. Resolves once admitted.
+   */
+  async postAs(groupId: string, payload: unknown, author: TrxAuthor): Promise<string> {
+    const g = this.group(groupId);
+    const pubkey = encodePubkey(publicKeyOf(author.priv));
+    const [plain] = this.checkPosts(g, [payload], false, pubkey);
+    return this.submitOwn(g, await g.buildTrx(TrxType.POST, plain!, author));
+  }
+
   private async post(groupId: string, payloads: readonly unknown[], batch: boolean) {
     const g = this.group(groupId);
     const plains = this.checkPosts(g, payloads, batch);
@@ -496,10 +508,18 @@ export class RumNode {
    * of this node's own committed posts (the only per-item query). Returns the bytes to post;
    * throws BadRequestError, naming the item of a batch that fails.
    */
-  private checkPosts(g: GroupChain, payloads: readonly unknown[], batch: boolean): Uint8Array[] {
-    if (g.isPrivate && !g.isOwner && !this.store.isApprovedUser(g.groupId, g.userPubkey)) {
+  private checkPosts(
+    g: GroupChain,
+    payloads: readonly unknown[],
+    batch: boolean,
+    author = g.userPubkey,
+  ): Uint8Array[] {
+    const own = author === g.userPubkey;
+    if (g.isPrivate && !(own && g.isOwner) && !this.store.isApprovedUser(g.groupId, author)) {
       throw new BadRequestError(
-        'this node is not an approved member of the private group: announce, then ask the owner to approve',
+        own
+          ? 'this node is not an approved member of the private group: announce, then ask the owner to approve'
+          : 'the author is not an approved member of the private group',
       );
     }
     const limit = this.config.limits.maxContentBytes;
@@ -521,7 +541,7 @@ export class RumNode {
         const target = (obj.object as JsonObject).id as string;
         const row = this.store.getContent(g.groupId, target);
         if (!row) return refuse(`trx ${target} is not a post in this group`);
-        if (row.senderPubkey !== g.userPubkey) return refuse('you can only delete your own posts');
+        if (row.senderPubkey !== author) return refuse('you can only delete your own posts');
       }
       return bytes;
     });

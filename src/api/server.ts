@@ -11,6 +11,7 @@ import { isIP } from 'node:net';
 import { RumError } from '../errors.ts';
 import type { ApiComponents } from './context.ts';
 import { parseBearer } from './jwt.ts';
+import { registerBridgeRoutes } from './routes/bridges.ts';
 import { registerChainRoutes } from './routes/chain.ts';
 import { registerContentRoutes } from './routes/content.ts';
 import { registerGroupRoutes } from './routes/groups.ts';
@@ -129,5 +130,6 @@ export async function buildApi(c: ApiComponents): Promise<FastifyInstance> {
   registerLightNodeRoutes(app, c);
   registerLiveRoutes(app, c);
   registerUserRoutes(app, c);
+  registerBridgeRoutes(app, c);
   return app;
 }

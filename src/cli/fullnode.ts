@@ -5,6 +5,7 @@ import { buildApi } from '../api/server.ts';
 import { TokenService } from '../api/tokens.ts';
 import type { Config } from '../config/schema.ts';
 import type { Keystore } from '../crypto/keystore.ts';
+import { type Bridge, type Gateway, startGateway } from '../gateway/gateway.ts';
 import { RumNode } from '../node.ts';
 import { resolveKeystorePassword } from './password.ts';
 
@@ -12,6 +13,7 @@ export interface RunningNode {
   node: RumNode;
   api: FastifyInstance;
   url: string;
+  gateway: Gateway;
   stop(): Promise<void>;
 }
 
@@ -19,6 +21,7 @@ export async function startFullnode(
   config: Config,
   log: Logger,
   keystore?: Promise<Keystore>,
+  bridges: Bridge[] = [],
 ): Promise<RunningNode> {
   // A password generated on first start was announced by the caller (src/cli/main.ts).
   const pw = resolveKeystorePassword(config);
@@ -29,11 +32,19 @@ export async function startFullnode(
     ...(keystore ? { keystore } : {}),
   });
   const tokens = await TokenService.open(node.store, node.keystore);
-  const api = await buildApi({ node, tokens });
   await node.start();
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway(node, bridges);
+  } catch (err) {
+    await node.stop();
+    throw err;
+  }
+  const api = await buildApi({ node, tokens, gateway });
   try {
     await api.listen({ host: config.apiHost, port: config.apiPort });
   } catch (err) {
+    await gateway.stop();
     await node.stop();
     throw err;
   }
@@ -46,9 +57,11 @@ export async function startFullnode(
     node,
     api,
     url,
+    gateway,
     stop() {
       stopping ??= (async () => {
         await api.close();
+        await gateway.stop();
         await node.stop();
       })();
       return stopping;

@@ -17,6 +17,8 @@ const COMMANDS: Record<string, string> = {
   bootstrapnode: 'run a bootstrap node: DHT server and relay, no group data',
   reindex: 'rebuild the content index and config state by replaying every stored chain',
   token: 'issue an API token: rum token --role chain|node [--group ID] [--name N] [--days D]',
+  bridge: 'expose groups to bridges: rum bridge expose|list|remove (see rum bridge --help)',
+  worker: 'run delivery workers only, on the Redis of --redisurl (BullMQ)',
   version: 'print the version',
   help: 'show this help',
 };
@@ -120,7 +122,9 @@ async function main(argv: string[]): Promise<number> {
       const { startFullnode } = await import('./fullnode.ts');
       const running = await startFullnode(config, log, keystore);
       log.info({ url: running.url, peerId: running.node.peerId }, 'API ready');
-      process.stdout.write(`rum: API listening on ${running.url}\n`);
+      process.stdout.write(
+        `rum: API listening on ${running.url}\nrum: gateway listening on ${running.gateway.url}\n`,
+      );
       await stopOnSignal(signalled, log, running.stop);
       return 0;
     }
@@ -153,6 +157,29 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(
         `reindexed ${res.groups} groups, ${res.blocks} blocks, ${res.trxs} trxs\n`,
       );
+      return 0;
+    }
+    case 'bridge': {
+      const { runBridgeCommand } = await import('./bridge.ts');
+      return runBridgeCommand(args, { stdout: (s) => process.stdout.write(s) });
+    }
+    case 'worker': {
+      const config = readConfig(args);
+      if (!config) return 0;
+      if (!config.redisUrl) {
+        throw new ConfigError(
+          'rum worker needs --redisurl (or REDIS_URL): it runs BullMQ deliveries',
+        );
+      }
+      const signalled = catchStopSignals();
+      const log = await makeLogger(config);
+      const { runWorker } = await import('./worker.ts');
+      const stop = new AbortController();
+      signalled.then((signal) => {
+        log.info({ signal }, 'stopping');
+        stop.abort();
+      });
+      await runWorker(config, log, stop.signal);
       return 0;
     }
     case 'token': {

@@ -40,6 +40,11 @@ export const FULLNODE_FLAGS = {
     key: 'origin',
     help: 'public base URL of the gateway (default http://<gatewayhost>:<gatewayport>)',
   },
+  gatewaytrustproxy: {
+    type: 'string',
+    key: 'gatewayTrustProxy',
+    help: 'true|false: a reverse proxy on this host fronts the gateway (default false)',
+  },
   allowprivateaddress: {
     type: 'string',
     key: 'allowPrivateAddress',
@@ -107,6 +112,7 @@ const ENV: Record<string, keyof Config> = {
   RUM_GATEWAYHOST: 'gatewayHost',
   RUM_GATEWAYPORT: 'gatewayPort',
   RUM_ORIGIN: 'origin',
+  RUM_GATEWAYTRUSTPROXY: 'gatewayTrustProxy',
   RUM_ALLOWPRIVATEADDRESS: 'allowPrivateAddress',
   // The common REDIS_URL, overridden by RUM_REDISURL when both are set.
   REDIS_URL: 'redisUrl',
@@ -114,7 +120,12 @@ const ENV: Record<string, keyof Config> = {
 };
 
 const PORT_KEYS = new Set<keyof Config>(['apiPort', 'gatewayPort']);
-const BOOL_KEYS = new Set<keyof Config>(['autoRelay', 'enableNat', 'allowPrivateAddress']);
+const BOOL_KEYS = new Set<keyof Config>([
+  'autoRelay',
+  'enableNat',
+  'allowPrivateAddress',
+  'gatewayTrustProxy',
+]);
 
 export function flagsHelp(flags: Record<string, FlagSpec>): string {
   return Object.entries(flags)

@@ -36,6 +36,13 @@ export const ConfigSchema = z
         'public base URL of the gateway, used in every id and link a bridge makes ' +
           '(default http://<gatewayhost>:<gatewayport>)',
       ),
+    gatewayTrustProxy: z
+      .boolean()
+      .default(false)
+      .describe(
+        'a reverse proxy on this host (127.0.0.1, ::1) fronts the gateway: take the client ' +
+          'address from its X-Forwarded-For',
+      ),
     allowPrivateAddress: z
       .boolean()
       .default(false)

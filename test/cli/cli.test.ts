@@ -85,7 +85,8 @@ describe('rum command line', () => {
   it('starts with no password flag on the default directories, generating one once', async () => {
     const cwd = tempDir('rum-defaults-');
     const start = async () => {
-      const child = spawn(process.execPath, [RUM_BIN, 'fullnode', '--apiport', '0'], {
+      const args = ['fullnode', '--apiport', '0', '--gatewayport', '0'];
+      const child = spawn(process.execPath, [RUM_BIN, ...args], {
         cwd,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -101,6 +102,7 @@ describe('rum command line', () => {
     };
     const first = await start();
     assert.match(first.out, /API listening on http:\/\/127\.0\.0\.1:\d+/);
+    assert.match(first.out, /gateway listening on http:\/\/127\.0\.0\.1:\d+/);
     assert.match(first.out, /no keystore password given: generated one/);
     assert.equal(first.code, 0);
     const file = join(cwd, 'config', 'peer_keystore_password');

@@ -9,11 +9,11 @@ import { FULLNODE_FLAGS, loadConfig } from '../../src/config/load.ts';
 const root = new URL('../../', import.meta.url);
 const compose = parse(readFileSync(new URL('docker-compose.yml', root), 'utf8'), { merge: true });
 const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8');
-const COMMANDS = ['fullnode', 'bootstrapnode'];
+const COMMANDS = ['fullnode', 'bootstrapnode', 'worker'];
 
 /** Compose's ${VAR:-default} and ${VAR:?message} interpolation, with VAR unset. */
 function interpolate(text: string): string {
-  return text.replace(/\$\{[A-Z_]+(?::-([^}]*)|:\?[^}]*)?\}/g, (_m, def) => def ?? 'x');
+  return text.replace(/\$\{[A-Z0-9_]+(?::-([^}]*)|:\?[^}]*)?\}/g, (_m, def) => def ?? 'x');
 }
 
 function checkCommand(where: string, args: string[]) {
@@ -28,8 +28,8 @@ describe('deployment files', () => {
   it('every rum service runs a real command with flags that parse', () => {
     const services = compose.services as Record<string, Record<string, unknown>>;
     const rum = Object.entries(services).filter(([, s]) => s.image === 'rum-node:latest');
-    assert.deepEqual(rum.map(([n]) => n).sort(), ['bootstrap', 'node1', 'node2']);
-    for (const [name, svc] of rum) {
+    assert.deepEqual(rum.map(([n]) => n).sort(), ['bootstrap', 'node1', 'node2', 'worker']);
+    for (const [name, svc] of rum.filter(([n]) => n !== 'worker')) {
       const config = checkCommand(name, svc.command as string[])!;
       const volumes = (svc.volumes as string[]).map((v) => v.split(':')[1]);
       for (const dir of [config.dataDir, config.configDir, config.keystoreDir]) {
@@ -47,8 +47,23 @@ describe('deployment files', () => {
       assert.equal(cfg.peers.length, 1, `${name} dials the bootstrap node`);
       assert.match(cfg.peers[0]!, /^\/dns4\/bootstrap\/tcp\/7000\/p2p\//);
     }
-    assert.ok(services.redis, 'Redis for the delivery queues');
-    for (const v of ['bootstrap-data', 'node1-data', 'node2-data', 'redis-data'])
+    const redisCmd = (services.redis!.command as string[]).join(' ');
+    assert.match(redisCmd, /--appendonly yes/, 'Redis keeps the queue in its append-only file');
+    for (const name of ['node1', 'node2']) {
+      const cfg = checkCommand(name, services[name]!.command as string[])!;
+      assert.equal(cfg.gatewayHost, '0.0.0.0', `${name}'s gateway listens outside its container`);
+      const ports = services[name]!.ports as string[];
+      assert.ok(
+        ports.some((p) => p.endsWith(`:${cfg.gatewayPort}`) && !p.startsWith('127.0.0.1:')),
+        `${name} publishes its gateway port`,
+      );
+      assert.match(cfg.origin ?? '', /^https?:\/\//, `${name} has a public origin`);
+      const env = services[name]!.environment as Record<string, string>;
+      assert.equal(env.REDIS_URL, 'redis://redis:6379', `${name} queues deliveries on Redis`);
+    }
+    const worker = checkCommand('worker', services.worker!.command as string[])!;
+    assert.equal(worker.redisUrl, 'redis://redis:6379', 'the worker runs the shared queue');
+    for (const v of ['bootstrap-data', 'node1-data', 'node2-data', 'worker-data', 'redis-data'])
       assert.ok(v in compose.volumes, v);
   });
 

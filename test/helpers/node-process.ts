@@ -9,6 +9,8 @@ export const RUM_BIN = fileURLToPath(new URL('../../bin/rum.js', import.meta.url
 
 export interface NodeProcess {
   url: string;
+  /** The gateway's URL (a full node's public listener for bridges); '' for a bootstrap node. */
+  gatewayUrl: string;
   /** Everything the process printed on stdout up to readiness. */
   stdout: string;
   dir: string;
@@ -62,6 +64,8 @@ export async function startNodeProcess(
     '127.0.0.1',
     '--apiport',
     '0',
+    '--gatewayport',
+    '0',
     ...dirFlags(dir),
     '--keystorepwd',
     TEST_PASSWORD,
@@ -87,7 +91,8 @@ export async function startNodeProcess(
     child.stdout!.on('data', (d) => {
       out += d;
       const m = /API listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
+      const gateway = /gateway listening on (http:\/\/\S+)/.test(out);
+      if (m && (gateway || opts.command === 'bootstrapnode')) {
         clearTimeout(timer);
         resolve(m[1]!);
       }
@@ -104,6 +109,7 @@ export async function startNodeProcess(
   });
   return {
     url,
+    gatewayUrl: /gateway listening on (http:\/\/\S+)/.exec(out)?.[1] ?? '',
     stdout: out,
     dir,
     child,

@@ -2,10 +2,12 @@
 // its trx (block and position). A database written before it must keep every post readable by
 // trx id, and deletes must go on working, on old rows and new ones.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { RumNode } from '../../src/node.ts';
+import { MIGRATIONS_DIR } from '../../src/storage/db.ts';
 import { openTempNode } from '../helpers/temp-node.ts';
 
 async function post(node: RumNode, groupId: string, payload: unknown): Promise<string> {
@@ -39,14 +41,23 @@ describe('contents found through their trx (migration 0007)', () => {
     assert.deepEqual(visible(first.node, groupId), [b, c]);
     await first.node.stop();
 
-    // Back to the schema of migration 0006: no position column, the old index on trx ids.
+    // Back to the schema of migration 0006: no position column, the old index on trx ids, and
+    // none of the tables that later migrations create.
     const file = join(dir, 'data', 'peer', 'rum.db');
     const raw = new Database(file);
+    const journal = JSON.parse(readFileSync(join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8'));
+    const later = (journal.entries as { idx: number; when: number; tag: string }[]).filter(
+      (e) => e.idx >= 7,
+    );
+    for (const e of later.filter((x) => x.idx > 7)) {
+      const sql = readFileSync(join(MIGRATIONS_DIR, `${e.tag}.sql`), 'utf8');
+      for (const m of sql.matchAll(/CREATE TABLE `(\w+)`/g)) raw.exec(`DROP TABLE ${m[1]}`);
+    }
     raw.exec(`
       DROP INDEX contents_group_block_position;
       ALTER TABLE contents DROP COLUMN position;
       CREATE UNIQUE INDEX contents_group_trx ON contents (group_id, trx_id);
-      DELETE FROM __drizzle_migrations WHERE created_at = (SELECT max(created_at) FROM __drizzle_migrations);
+      DELETE FROM __drizzle_migrations WHERE created_at >= ${later[0]!.when};
     `);
     raw.close();
 

@@ -49,7 +49,7 @@ export async function peersByProtocol(p2p: Libp2p): Promise<Record<string, strin
   return out;
 }
 
-export function registerNodeRoutes(app: FastifyInstance, { node }: ApiComponents): void {
+export function registerNodeRoutes(app: FastifyInstance, { node, gateway }: ApiComponents): void {
   app.get(
     '/api/v1/node',
     { schema: { tags: ['Node'], summary: 'Node info (quorum fields)' } },
@@ -63,6 +63,9 @@ export function registerNodeRoutes(app: FastifyInstance, { node }: ApiComponents
         node_type: 'peer',
         node_version: `${NODE_VERSION} - rum-node (${signatureBackend})`,
         peers: await peersByProtocol(node.p2p),
+        // The public listener of the bridges, as bound, and the origin they use in ids.
+        gateway_url: gateway?.url ?? '',
+        gateway_origin: gateway?.origin ?? '',
         mem: {
           sys: humanBytes(mem.rss),
           heap_sys: humanBytes(mem.heapTotal),

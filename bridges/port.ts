@@ -1,0 +1,147 @@
+/**
+ * The one interface a bridge uses: the only module under bridges/ that speaks for the node.
+ * A bridge never touches the node's tables or libp2p; it reads exposed groups and committed
+ * content here, submits what comes from its network here, and sends everything out through the
+ * delivery queue it is given here. The node's side is src/gateway/port.ts.
+ */
+import type { DeliveryQueue } from '../src/queue/types.ts';
+
+export type BridgeNetwork = 'activitypub' | 'nostr' | 'bots';
+
+export const BRIDGE_NETWORKS: readonly BridgeNetwork[] = ['activitypub', 'nostr', 'bots'];
+
+/** A group the operator exposes, with what a bridge needs to present it. */
+export interface ExposedGroup {
+  groupId: string;
+  /** `[a-z0-9_]{1,30}`, unique on the node: `@handle@host` on ActivityPub. */
+  handle: string;
+  activitypub: boolean;
+  nostr: boolean;
+  bots: boolean;
+  /**
+   * Why nothing of the group is bridged for now (its owner set app config `bridging` to `off`),
+   * or null. A suspended group is served on no network.
+   */
+  suspended: string | null;
+  name: string;
+  encryption: 'public' | 'private';
+  ownerPubkey: string;
+  /** The group's app config (name → value), as its owner set it on chain. */
+  appConfig: Record<string, string>;
+}
+
+/** Where an item came from, when it entered the chain through a bridge. */
+export interface ItemOrigin {
+  network: BridgeNetwork;
+  externalId: string;
+}
+
+/** A committed POST of a group, decrypted when this node may read it. */
+export interface CommittedItem {
+  groupId: string;
+  trxId: string;
+  blockId: number;
+  /** The trx's place in its block. */
+  position: number;
+  senderPubkey: string;
+  /** The trx's timestamp, nanoseconds since the epoch, as decimal text. */
+  timestamp: string;
+  /** The ActivityStreams object or activity; null when this node cannot read it. */
+  object: Record<string, unknown> | null;
+  type: string | null;
+  inReplyTo: string | null;
+  /** Whether a later Delete removed it (at the time it was read). */
+  deleted: boolean;
+  origin: ItemOrigin | null;
+}
+
+export interface StreamOptions {
+  /** A stable name of the consumer (`activitypub`, `bot:12`): its cursor is kept under it. */
+  consumer: string;
+  groupId: string;
+  /** The network the consumer sends to: items that came from it are skipped (never sent back). */
+  network: BridgeNetwork;
+  /** Where a consumer with no cursor yet starts: after what is committed now, or at genesis. */
+  from: 'head' | 'genesis';
+}
+
+/**
+ * Committed items of one group for one consumer, in chain order, from a durable cursor. After a
+ * restart or kill -9, a new stream with the same consumer resumes right after the last item
+ * acknowledged: no gap, and nothing acknowledged comes again.
+ */
+export interface CommittedStream {
+  /**
+   * Up to `max` items after the last one returned; waits for the next commit when there is none,
+   * and answers [] once the stream is closed.
+   */
+  next(max?: number): Promise<CommittedItem[]>;
+  /** Acknowledges an item and everything before it (durable when this returns). */
+  ack(item: Pick<CommittedItem, 'blockId' | 'position'>): void;
+  close(): void;
+}
+
+export interface SubmitInput {
+  groupId: string;
+  network: BridgeNetwork;
+  /** The item's id on its network (an ActivityPub object id, a Nostr event id, a bot message). */
+  externalId: string;
+  /** The author's id on its network (an actor URI, a Nostr pubkey, a bot id). */
+  author: string;
+  /** An ActivityStreams object or activity, as a member's post. */
+  object: Record<string, unknown>;
+}
+
+export interface SubmitResult {
+  trxId: string;
+  /** The author's RUM key (held by the gateway), as quorum encodes public keys. */
+  pubkey: string;
+  /** True when the item had been submitted before: nothing new was posted. */
+  duplicate: boolean;
+}
+
+export interface BridgePort {
+  /** The public base URL of the gateway (`--origin`), without a trailing slash. */
+  readonly origin: string;
+  /** Everything a bridge sends out goes through here. */
+  readonly queue: DeliveryQueue;
+  exposures(): ExposedGroup[];
+  exposure(groupId: string): ExposedGroup | undefined;
+  exposureByHandle(handle: string): ExposedGroup | undefined;
+  /** Told when a group is exposed, changed, suspended or removed (`null`); returns unsubscribe. */
+  onExposureChange(listener: (groupId: string, now: ExposedGroup | null) => void): () => void;
+  stream(options: StreamOptions): CommittedStream;
+  /** One committed item by trx id, or undefined. */
+  item(groupId: string, trxId: string): CommittedItem | undefined;
+  /**
+   * Posts an item from another network into an exposed group, signed by the author's own key
+   * (made on first use and kept in the node's encrypted keystore). Idempotent on
+   * (network, externalId). Throws BridgeRefusedError when the group does not take it.
+   */
+  submit(input: SubmitInput): Promise<SubmitResult>;
+  /** The RUM key that stands for an outside author, if it posted before. */
+  authorKey(network: BridgeNetwork, author: string): string | undefined;
+  /** The outside author behind a RUM key, when the gateway holds it. */
+  authorOf(pubkey: string): { network: BridgeNetwork; author: string } | undefined;
+  /** Checks that a URL may be fetched or delivered to (not a private address, unless allowed). */
+  checkUrl(url: string | URL): Promise<void>;
+}
+
+/** A submit the group does not take: the reason is for the remote caller. */
+export class BridgeRefusedError extends Error {
+  override name = 'BridgeRefusedError';
+  readonly status: number;
+  constructor(message: string, status = 403) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export {
+  type DeliveryHandler,
+  type DeliveryJob,
+  type DeliveryQueue,
+  type EnqueueInput,
+  PermanentDeliveryError,
+  RetryAfterError,
+} from '../src/queue/types.ts';

@@ -1,0 +1,47 @@
+/**
+ * The node's delivery queue: BullMQ on Redis when `--redisurl` (or REDIS_URL) is set, so that
+ * `rum worker` processes on any host sharing the Redis run deliveries; otherwise the embedded
+ * queue in the node's own SQLite, so a node needs no Redis.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import type { Db } from '../storage/db.ts';
+import { DEFAULT_QUEUE_OPTIONS, type DeliveryQueue, type QueueOptions } from './types.ts';
+
+/** The BullMQ queue's name: every node and worker sharing a Redis for one node uses it. */
+export const DELIVERY_QUEUE_NAME = 'rum-deliveries';
+
+export function queueOptions(config: Config): QueueOptions {
+  return {
+    ...DEFAULT_QUEUE_OPTIONS,
+    maxAttempts: config.limits.deliveryMaxAttempts,
+    concurrency: config.limits.deliveryConcurrency,
+    perDestination: config.limits.deliveryPerDestination,
+  };
+}
+
+export async function createDeliveryQueue(
+  config: Config,
+  db: Db,
+  log: Logger,
+): Promise<DeliveryQueue> {
+  const options = queueOptions(config);
+  if (config.redisUrl) {
+    const { BullQueue } = await import('./bullmq.ts');
+    log.info({ redis: redactUrl(config.redisUrl) }, 'delivery queue on BullMQ');
+    return new BullQueue(config.redisUrl, DELIVERY_QUEUE_NAME, options);
+  }
+  const { EmbeddedQueue } = await import('./embedded.ts');
+  return new EmbeddedQueue(db, options);
+}
+
+/** A Redis URL without its password, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis://?';
+  }
+}
