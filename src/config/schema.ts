@@ -138,6 +138,13 @@ export const ConfigSchema = z
         gatewayRequestTimeoutMs: z.number().int().min(1000).max(600_000).default(30_000),
         deliveryTimeoutMs: z.number().int().min(100).max(600_000).default(15_000),
         deliveryMaxAttempts: z.number().int().min(1).max(100).default(12),
+        deliveryBackoffBaseMs: z.number().int().min(10).max(3_600_000).default(5_000),
+        deliveryBackoffMaxMs: z
+          .number()
+          .int()
+          .min(10)
+          .max(7 * 24 * 3_600_000)
+          .default(6 * 3_600_000),
         deliveryConcurrency: z.number().int().min(1).max(10_000).default(64),
         deliveryPerDestination: z.number().int().min(1).max(1000).default(8),
       })

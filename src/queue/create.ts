@@ -15,6 +15,8 @@ export function queueOptions(config: Config): QueueOptions {
   return {
     ...DEFAULT_QUEUE_OPTIONS,
     maxAttempts: config.limits.deliveryMaxAttempts,
+    backoffBaseMs: config.limits.deliveryBackoffBaseMs,
+    backoffMaxMs: config.limits.deliveryBackoffMaxMs,
     concurrency: config.limits.deliveryConcurrency,
     perDestination: config.limits.deliveryPerDestination,
   };
@@ -32,7 +34,7 @@ export async function createDeliveryQueue(
     return new BullQueue(config.redisUrl, DELIVERY_QUEUE_NAME, options);
   }
   const { EmbeddedQueue } = await import('./embedded.ts');
-  return new EmbeddedQueue(db, options);
+  return new EmbeddedQueue(db, { ...options, log });
 }
 
 /** A Redis URL without its password, for logs. */
