@@ -123,6 +123,8 @@ export class EmbeddedQueue extends EventEmitter<QueueEvents> implements Delivery
   private wakeTimer: NodeJS.Timeout | undefined;
   private wakeAt = Infinity;
   private pollTimer: NodeJS.Timeout | undefined;
+  /** PRAGMA data_version at the last look for other connections' jobs (-1: never looked). */
+  private dataVersion = -1;
 
   constructor(db: Db, init: EmbeddedQueueInit = {}) {
     super();
@@ -276,10 +278,10 @@ export class EmbeddedQueue extends EventEmitter<QueueEvents> implements Delivery
     const now = Date.now();
     let claims: Claim[];
     try {
-      claims = this.db.$client.transaction(() => {
+      claims = this.unsynced(() => {
         for (const o of outcomes) this.writeOutcome(o, now);
         return this.started && !this.paused && !this.closing ? this.claim(now) : [];
-      })();
+      });
     } catch (err) {
       // Nothing was written: keep the outcomes for the next turn, at the next poll at the latest.
       this.outcomes = outcomes.concat(this.outcomes);
@@ -302,6 +304,27 @@ export class EmbeddedQueue extends EventEmitter<QueueEvents> implements Delivery
       if (o.type === 'done') this.emit('done', o.job);
       else if (o.type === 'retry') this.emit('attemptFailed', o.job, o.error, o.delayMs);
       else this.emit('attemptFailed', o.job, o.error, null);
+    }
+  }
+
+  /**
+   * Runs `f` in a transaction whose commit does not wait for an fsync (synchronous = NORMAL for
+   * this commit only). What a turn writes (claims, outcomes, leases) may be lost on a power loss
+   * without losing a job: a lost claim leaves the job pending, a lost outcome leaves it active
+   * until its lease runs out, and either way it runs again with the same key. The write-ahead
+   * log is ordered, so the next synced commit (an enqueue, any commit of the node) makes these
+   * durable too. A kill -9 loses nothing either way. One fsync per turn would otherwise cost
+   * more than the turn itself.
+   */
+  private unsynced<T>(f: () => T): T {
+    const c = this.db.$client;
+    const level = this.sql.synchronous.get() as number;
+    if (c.inTransaction || level <= 1) return c.transaction(f)();
+    this.sql.setSynchronous[1]!.run();
+    try {
+      return c.transaction(f)();
+    } finally {
+      this.sql.setSynchronous[level]!.run();
     }
   }
 
@@ -430,15 +453,25 @@ export class EmbeddedQueue extends EventEmitter<QueueEvents> implements Delivery
     if (this.closing) return;
     const now = Date.now();
     try {
-      this.db.$client.transaction(() => {
+      const released = this.unsynced(() => {
         const leaseUntil = now + this.leaseMs;
         for (const id of this.held) this.sql.renew.run(leaseUntil, id);
+        const out: PendingAt[] = [];
         for (const r of this.sql.expired.all(now) as { id: number }[]) {
-          if (!this.held.has(r.id)) this.sql.release.run(r.id);
+          if (this.held.has(r.id)) continue;
+          const row = this.sql.release.get(r.id) as PendingAt | undefined;
+          if (row) out.push(row);
         }
-      })();
-      for (const r of this.sql.pendingByDestination.all() as { destination: string; at: number }[])
-        this.noteWork(r.destination, r.at);
+        return out;
+      });
+      for (const r of released) this.noteWork(r.destination, r.at);
+      // Only another connection's commit can add jobs this process has not seen.
+      const version = this.sql.dataVersion.get() as number;
+      if (version !== this.dataVersion) {
+        this.dataVersion = version;
+        for (const r of this.sql.pendingByDestination.all() as PendingAt[])
+          this.noteWork(r.destination, r.at);
+      }
       const before = now - this.o.doneRetentionMs;
       for (let i = 0; i < 10; i++) {
         if (this.sql.prune.run(before, PRUNE_BATCH).changes < PRUNE_BATCH) break;
@@ -448,6 +481,11 @@ export class EmbeddedQueue extends EventEmitter<QueueEvents> implements Delivery
     }
     if (this.outcomes.length > 0) this.scheduleTurn();
   }
+}
+
+interface PendingAt {
+  destination: string;
+  at: number;
 }
 
 interface Claim {
@@ -498,7 +536,8 @@ function prepare(db: Db) {
     renew: s(`UPDATE delivery_jobs SET lease_until = ? WHERE id = ? AND status = 'active'`),
     expired: s(`SELECT id FROM delivery_jobs WHERE status = 'active' AND lease_until < ?`),
     release: s(
-      `UPDATE delivery_jobs SET status = 'pending', lease_until = NULL WHERE id = ? AND status = 'active'`,
+      `UPDATE delivery_jobs SET status = 'pending', lease_until = NULL WHERE id = ? AND status = 'active'
+       RETURNING destination, run_at AS at`,
     ),
     pendingByDestination: s(
       `SELECT destination, MIN(run_at) AS at FROM delivery_jobs WHERE status = 'pending' GROUP BY destination`,
@@ -507,6 +546,9 @@ function prepare(db: Db) {
       `DELETE FROM delivery_jobs WHERE id IN
        (SELECT id FROM delivery_jobs WHERE status = 'done' AND run_at < ? LIMIT ?)`,
     ),
+    synchronous: s('PRAGMA synchronous').pluck(),
+    dataVersion: s('PRAGMA data_version').pluck(),
+    setSynchronous: [0, 1, 2, 3].map((level) => s(`PRAGMA synchronous = ${level}`)),
     counts: s('SELECT status, COUNT(*) AS n FROM delivery_jobs GROUP BY status'),
     listOldest: s('SELECT * FROM delivery_jobs WHERE status = ? ORDER BY run_at, id LIMIT ?'),
     listNewest: s(
