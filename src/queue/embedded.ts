@@ -273,6 +273,13 @@ export class EmbeddedQueue extends EventEmitter<QueueEvents> implements Delivery
   private turn() {
     this.turnScheduled = false;
     if (this.closed) return;
+    const claiming =
+      this.started &&
+      !this.paused &&
+      !this.closing &&
+      this.ready.size > 0 &&
+      this.running.size < this.o.concurrency;
+    if (this.outcomes.length === 0 && !claiming) return;
     const outcomes = this.outcomes;
     this.outcomes = [];
     const now = Date.now();
@@ -280,7 +287,7 @@ export class EmbeddedQueue extends EventEmitter<QueueEvents> implements Delivery
     try {
       claims = this.unsynced(() => {
         for (const o of outcomes) this.writeOutcome(o, now);
-        return this.started && !this.paused && !this.closing ? this.claim(now) : [];
+        return claiming ? this.claim(now) : [];
       });
     } catch (err) {
       // Nothing was written: keep the outcomes for the next turn, at the next poll at the latest.
@@ -340,10 +347,13 @@ export class EmbeddedQueue extends EventEmitter<QueueEvents> implements Delivery
     const claims: Claim[] = [];
     let free = this.o.concurrency - this.running.size;
     const leaseUntil = now + this.leaseMs;
+    // The free slots are shared over the waiting destinations, in turn order; what one of them
+    // leaves goes to the next, and what is left at the end to the next turn.
+    const share = Math.ceil(free / this.ready.size);
     for (const destination of this.ready) {
       if (free <= 0) break;
       const d = this.dest(destination);
-      const want = Math.min(free, this.o.perDestination - d.active);
+      const want = Math.min(free, share, this.o.perDestination - d.active);
       if (want <= 0) continue;
       const rows = this.sql.claim.all(leaseUntil, destination, now, want) as ClaimedRow[];
       rows.sort((a, b) => a.id - b.id);
@@ -364,11 +374,16 @@ export class EmbeddedQueue extends EventEmitter<QueueEvents> implements Delivery
       key: row.key,
       kind: row.kind,
       destination: row.destination,
-      payload: JSON.parse(row.payload),
+      payload: null,
       attempt: row.attempts,
     };
     const handler = this.handlers.get(row.kind);
     const attempt = (async () => {
+      try {
+        job.payload = JSON.parse(row.payload);
+      } catch (err) {
+        throw new PermanentDeliveryError('the stored payload is not JSON', { cause: err });
+      }
       if (!handler) throw new Error(`no handler for deliveries of kind ${row.kind}`);
       await handler(job);
     })().then(

@@ -148,6 +148,32 @@ export function queueConformance(name: string, make: MakeQueue): void {
       });
     });
 
+    it('hands the handler the payload as it was enqueued', async () => {
+      await withQueue({}, async ({ queue }) => {
+        const r = recorder();
+        queue.handle('t', r.handler);
+        const payloads: unknown[] = [
+          {
+            type: 'Create',
+            to: ['https://a.example/u/1'],
+            object: { content: 'héllo ✓ 👋', n: 1.5 },
+          },
+          ['a', 1, null, true],
+          'text',
+          null,
+        ];
+        await Promise.all(
+          payloads.map((payload, i) =>
+            queue.enqueue({ key: `p${i}`, kind: 't', destination: `d${i}`, payload }),
+          ),
+        );
+        await queue.start();
+        await waitFor('all four', () => r.attempts.length === 4);
+        for (const [i, payload] of payloads.entries())
+          assert.deepEqual(r.of(`p${i}`)[0]!.job.payload, payload);
+      });
+    });
+
     it('counts and lists jobs by status', async () => {
       await withQueue({}, async ({ queue }) => {
         queue.handle('t', async () => {});
