@@ -53,6 +53,8 @@ export interface EmbeddedQueueInit extends Partial<QueueOptions> {
 
 /** The most setTimeout can wait. */
 const MAX_TIMER_MS = 0x7fff_ffff;
+/** The longest last_error kept (a handler's message may quote a whole response). */
+const MAX_ERROR_CHARS = 2000;
 /** Rows one prune statement deletes, so the write lock is never held long. */
 const PRUNE_BATCH = 1000;
 
@@ -92,6 +94,7 @@ type Outcome =
 interface PendingEnqueue {
   input: EnqueueInput;
   payload: string;
+  delayMs: number;
   resolve: (r: { id: string; added: boolean }) => void;
   reject: (e: unknown) => void;
 }
@@ -139,11 +142,24 @@ export class EmbeddedQueue extends EventEmitter<QueueEvents> implements Delivery
 
   enqueue(input: EnqueueInput): Promise<{ id: string; added: boolean }> {
     if (this.closing) return Promise.reject(new Error('delivery queue closed'));
-    const payload = JSON.stringify(input.payload ?? null);
+    // Checked here so that a bad job fails alone, not the transaction of its whole tick.
+    let payload: string | undefined;
+    try {
+      payload = JSON.stringify(input.payload ?? null);
+    } catch (err) {
+      return Promise.reject(new TypeError('delivery payload is not JSON', { cause: err }));
+    }
+    for (const field of ['key', 'kind', 'destination'] as const) {
+      if (typeof input[field] !== 'string' || input[field] === '')
+        return Promise.reject(new TypeError(`delivery ${field} must be a non-empty string`));
+    }
+    if (payload === undefined) return Promise.reject(new TypeError('delivery payload is not JSON'));
+    const delayMs = input.delayMs ?? 0;
+    if (!Number.isFinite(delayMs)) return Promise.reject(new TypeError('delayMs must be finite'));
     return new Promise((resolve, reject) => {
       // Every job added in the same tick goes in one transaction.
       if (this.enqueues.length === 0) queueMicrotask(() => this.writeEnqueues());
-      this.enqueues.push({ input, payload, resolve, reject });
+      this.enqueues.push({ input, payload, delayMs, resolve, reject });
     });
   }
 
@@ -233,8 +249,8 @@ export class EmbeddedQueue extends EventEmitter<QueueEvents> implements Delivery
     let results: { id: number; added: boolean; runAt: number }[];
     try {
       results = this.db.$client.transaction(() =>
-        batch.map(({ input, payload }) => {
-          const runAt = now + Math.max(0, input.delayMs ?? 0);
+        batch.map(({ input, payload, delayMs }) => {
+          const runAt = now + Math.max(0, Math.round(delayMs));
           const inserted = this.sql.insert.get(
             input.key,
             input.kind,
@@ -338,8 +354,8 @@ export class EmbeddedQueue extends EventEmitter<QueueEvents> implements Delivery
   private writeOutcome(o: Outcome, now: number) {
     const id = Number(o.job.id);
     if (o.type === 'done') this.sql.done.run(now, now, id);
-    else if (o.type === 'retry') this.sql.retry.run(now + o.delayMs, o.error.message, id);
-    else this.sql.failed.run(now, now, o.error.message, id);
+    else if (o.type === 'retry') this.sql.retry.run(now + o.delayMs, lastError(o.error), id);
+    else this.sql.failed.run(now, now, lastError(o.error), id);
   }
 
   /** Takes jobs for the free slots, destinations in turn. Runs inside the turn's transaction. */
@@ -400,7 +416,7 @@ export class EmbeddedQueue extends EventEmitter<QueueEvents> implements Delivery
     const delayMs =
       retryAfter === null
         ? backoffMs(job.attempt, this.o)
-        : Math.min(Math.max(0, retryAfter), this.o.backoffMaxMs);
+        : Math.round(Math.min(Math.max(0, retryAfter), this.o.backoffMaxMs));
     return { job, type: 'retry', error, delayMs };
   }
 
@@ -582,9 +598,15 @@ function isPermanent(err: Error): boolean {
 }
 
 function retryAfterMs(err: Error): number | null {
-  if (err instanceof RetryAfterError) return err.retryAfterMs;
+  if (!(err instanceof RetryAfterError) && err.name !== 'RetryAfterError') return null;
   const ms = (err as { retryAfterMs?: unknown }).retryAfterMs;
-  return err.name === 'RetryAfterError' && typeof ms === 'number' ? ms : null;
+  return typeof ms === 'number' && Number.isFinite(ms) ? ms : null;
+}
+
+/** What is kept of an error: its message, cut to a size fit for a list. */
+function lastError(err: Error): string {
+  const m = err.message || err.name;
+  return m.length > MAX_ERROR_CHARS ? `${m.slice(0, MAX_ERROR_CHARS)}…` : m;
 }
 
 function withoutUndefined<T extends object>(o: T): Partial<T> {

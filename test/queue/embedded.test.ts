@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { EmbeddedQueue, type EmbeddedQueueInit } from '../../src/queue/embedded.ts';
+import { RetryAfterError } from '../../src/queue/types.ts';
 import { type Db, openDatabase } from '../../src/storage/db.ts';
 import { queueConformance, sleep, waitFor } from './conformance.ts';
 
@@ -158,6 +159,47 @@ describe('embedded delivery queue', () => {
       await waitFor('failed', async () => (await queue.counts()).failed === 1);
       const [job] = await queue.list('failed', 1);
       assert.match(job!.lastError ?? '', /no handler for deliveries of kind nobody/);
+    } finally {
+      await store.cleanup();
+    }
+  });
+
+  it('refuses a bad job alone, not the others added in the same tick', async () => {
+    const store = tempStore();
+    try {
+      const { queue } = store.open({});
+      const ok = { key: 'ok', kind: 't', destination: 'd', payload: 1 };
+      const results = await Promise.allSettled([
+        queue.enqueue(ok),
+        queue.enqueue({ ...ok, key: 'big', payload: 1n }),
+        queue.enqueue({ ...ok, key: 'fn', payload: () => {} }),
+        queue.enqueue({ ...ok, key: '' }),
+        queue.enqueue({ ...ok, key: 'nan', delayMs: Number.NaN }),
+        queue.enqueue({ ...ok, key: 'ok2' }),
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['fulfilled', 'rejected', 'rejected', 'rejected', 'rejected', 'fulfilled'],
+      );
+      assert.equal((await queue.counts()).pending, 2);
+    } finally {
+      await store.cleanup();
+    }
+  });
+
+  it('keeps a long error message short, and a bad Retry-After falls back to the backoff', async () => {
+    const store = tempStore();
+    try {
+      const { queue } = store.open({ maxAttempts: 2, backoffBaseMs: 5, backoffMaxMs: 10 });
+      queue.handle('t', async (job) => {
+        if (job.attempt === 1) throw new RetryAfterError('later', Number.NaN);
+        throw new Error('x'.repeat(100_000));
+      });
+      await queue.start();
+      await queue.enqueue({ key: 'k', kind: 't', destination: 'd', payload: null });
+      await waitFor('failed', async () => (await queue.counts()).failed === 1);
+      const [job] = await queue.list('failed', 1);
+      assert.ok(job!.lastError!.length <= 2001);
     } finally {
       await store.cleanup();
     }
