@@ -242,8 +242,9 @@ export function queueConformance(name: string, make: MakeQueue): void {
         });
         await queue.enqueue({ key: 'now', kind: 't', destination: 'd', payload: null });
         await waitFor('the undelayed job', () => r.of('now').length === 1);
-        assert.equal(r.of('late').length, 0);
-        assert.equal((await statusOf(queue, late.id))?.status, 'pending');
+        // Unless this machine stalled past the delay, the delayed job is still waiting.
+        const info = await statusOf(queue, late.id);
+        if (Date.now() - t0 < 500) assert.equal(info?.status, 'pending');
         await waitStatus(queue, late.id, 'done');
         assert.ok(r.of('late')[0]!.at - t0 >= 600 - CLOCK_SLACK_MS, 'ran before its delay');
         assert.ok(r.of('now')[0]!.at < r.of('late')[0]!.at);
