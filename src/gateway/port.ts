@@ -41,11 +41,18 @@ function keyName(network: BridgeNetwork, author: string): string {
   return `bridge_${network}_${digest}`;
 }
 
+/** Whether a place comes after another in chain order. */
+function after(a: ChainPlace, b: ChainPlace): boolean {
+  return a.blockId > b.blockId || (a.blockId === b.blockId && a.position > b.position);
+}
+
 export class NodeBridgePort implements BridgePort {
   readonly queue: DeliveryQueue;
   private readonly c: PortComponents;
   /** Authors whose key is being made, so that two posts at once make one key. */
   private readonly making = new Map<string, Promise<string>>();
+  /** The last submit of each outside item (network, external id) under way. */
+  private readonly submitting = new Map<string, Promise<void>>();
 
   constructor(c: PortComponents) {
     this.c = c;
@@ -123,10 +130,17 @@ export class NodeBridgePort implements BridgePort {
       store.setCursor(o.consumer, o.groupId, at);
     }
     let read = at;
+    /** The last place acknowledged: an ack never moves the cursor back. */
+    let acked = at;
     let closed = false;
-    let wake: (() => void) | null = null;
+    // Every next() that waits for a commit (a consumer may call it again before one answers).
+    const waiting = new Set<() => void>();
+    const wakeAll = () => {
+      for (const wake of [...waiting]) wake();
+      waiting.clear();
+    };
     const onCommit = (e: { groupId: string }) => {
-      if (e.groupId === o.groupId) wake?.();
+      if (e.groupId === o.groupId) wakeAll();
     };
     node.events.on('committed', onCommit);
     return {
@@ -145,20 +159,23 @@ export class NodeBridgePort implements BridgePort {
             continue;
           }
           await new Promise<void>((resolve) => {
-            wake = resolve;
+            waiting.add(resolve);
           });
-          wake = null;
         }
       },
       ack: (item) => {
         if (closed) throw new Error('stream is closed');
-        store.setCursor(o.consumer, o.groupId, { blockId: item.blockId, position: item.position });
+        const place = { blockId: item.blockId, position: item.position };
+        // A late ack of an earlier item is already covered: moving back would repeat items.
+        if (!after(place, acked)) return;
+        store.setCursor(o.consumer, o.groupId, place);
+        acked = place;
       },
       close: () => {
         if (closed) return;
         closed = true;
         node.events.off('committed', onCommit);
-        wake?.();
+        wakeAll();
       },
     };
   }
@@ -197,7 +214,39 @@ export class NodeBridgePort implements BridgePort {
     return node.keystore.get('sign', await making);
   }
 
-  async submit(input: SubmitInput): Promise<SubmitResult> {
+  /**
+   * Submits of one outside item run one after the other: a retry that comes while the first is
+   * still being signed and admitted waits for it, and then finds its trx (a duplicate) instead of
+   * taking the trx for lost and posting it a second time.
+   */
+  submit(input: SubmitInput): Promise<SubmitResult> {
+    const key = `${input.network}\n${input.externalId}`;
+    const before = this.submitting.get(key);
+    const run = before
+      ? before.then(() => this.submitNow(input))
+      : Promise.resolve().then(() => this.submitNow(input));
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.submitting.set(key, settled);
+    void settled.then(() => {
+      if (this.submitting.get(key) === settled) this.submitting.delete(key);
+    });
+    return run;
+  }
+
+  /** The sender of a trx committed or pending in a group, or undefined when it is neither. */
+  private senderOf(groupId: string, trxId: string): string | undefined {
+    const g = this.c.node.group(groupId);
+    if (!g.knowsTrx(trxId)) return undefined;
+    return (
+      this.c.node.store.getTrx(groupId, trxId)?.trx.SenderPubkey ??
+      g.pendingTrxs().find((t) => t.TrxId === trxId)?.SenderPubkey
+    );
+  }
+
+  private async submitNow(input: SubmitInput): Promise<SubmitResult> {
     const { store, node } = this.c;
     const { network, externalId, author, groupId } = input;
     if (
@@ -212,8 +261,6 @@ export class NodeBridgePort implements BridgePort {
     }
     const exposed = this.c.exposures.serves(groupId, network);
     if (!exposed) throw new BridgeRefusedError(`group ${groupId} is not open to ${network}`, 404);
-    const priv = await this.authorPriv(network, author);
-    const pubkey = encodePubkey(publicKeyOf(priv));
     const seen = store.originOf(network, externalId);
     if (seen) {
       if (seen.groupId !== groupId) {
@@ -221,10 +268,18 @@ export class NodeBridgePort implements BridgePort {
       }
       // Kept unless the trx was lost before it was stored (a crash right after the origin was
       // written, or the chain refused it): then it is posted anew.
-      if (node.group(groupId).knowsTrx(seen.trxId))
-        return { trxId: seen.trxId, pubkey, duplicate: true };
+      const sender = this.senderOf(groupId, seen.trxId);
+      if (sender !== undefined) {
+        // Answered with the key that signed it; no key is made for an author who claims it.
+        if (sender !== this.authorKey(network, author)) {
+          throw new BridgeRefusedError(`item ${externalId} was posted by another author`, 409);
+        }
+        return { trxId: seen.trxId, pubkey: sender, duplicate: true };
+      }
       store.deleteOrigin(network, externalId);
     }
+    const priv = await this.authorPriv(network, author);
+    const pubkey = encodePubkey(publicKeyOf(priv));
     const trxId = crypto.randomUUID();
     if (!store.addOrigin({ network, externalId, groupId, trxId })) {
       // Another submit of the same item won the race.
