@@ -10,14 +10,19 @@ import { fileURLToPath } from 'node:url';
 
 const dir = dirname(fileURLToPath(import.meta.url));
 const filter = process.argv.slice(2);
-const files = readdirSync(dir)
-  .filter((f) => f.endsWith('.bench.ts'))
-  .filter(
-    (f) =>
-      filter.length === 0 ||
-      filter.some((n) => f.includes(n.replace(/^core\.|^net\./, '').replace(/\./g, '-'))),
-  )
-  .sort();
+const all = readdirSync(dir).filter((f) => f.endsWith('.bench.ts'));
+/**
+ * The files of a figure's name. A file with several figures (`queue.deliver-bullmq` and
+ * `queue.deliver-embedded`) is named by a figure's name without its last part.
+ */
+function filesOf(name: string): string[] {
+  const n = name.replace(/^core\.|^net\./, '').replace(/\./g, '-');
+  const direct = all.filter((f) => f.includes(n));
+  return direct.length > 0 || !n.includes('-')
+    ? direct
+    : all.filter((f) => f.includes(n.slice(0, n.lastIndexOf('-'))));
+}
+const files = (filter.length === 0 ? all : [...new Set(filter.flatMap(filesOf))]).sort();
 if (files.length === 0) {
   process.stderr.write(`no benchmark matches ${filter.join(' ')}\n`);
   process.exit(2);

@@ -7,7 +7,8 @@
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Config } from '../config/schema.ts';
-import { AddressGuard, guardedLookup } from '../gateway/address-guard.ts';
+import type { Dispatcher } from 'undici';
+import { AddressGuard, guardedDispatcher } from '../gateway/address-guard.ts';
 import { DeliveryWatch } from '../gateway/delivery-watch.ts';
 import { BullQueue } from '../queue/bullmq.ts';
 import { DELIVERY_QUEUE_NAME, queueOptions, redactUrl } from '../queue/create.ts';
@@ -42,18 +43,21 @@ export async function runWorker(
     },
   });
   let guard = deps.guard;
-  let lookup: ReturnType<typeof guardedLookup> | undefined;
+  let dispatcher: Dispatcher | undefined;
   if (!guard) {
+    // Checked before each attempt, and again by the dispatcher when it connects (DNS rebinding).
     const g = new AddressGuard({ allowPrivate: config.allowPrivateAddress });
     guard = (url) => g.check(url);
-    if (!config.allowPrivateAddress) lookup = guardedLookup(g);
+    if (!config.allowPrivateAddress) {
+      dispatcher = guardedDispatcher(g, { connections: 64, keepAliveTimeout: 30_000 });
+    }
   }
   queue.handle(
     'http',
     httpDeliveryHandler({
       timeoutMs: config.limits.deliveryTimeoutMs,
       guard,
-      ...(lookup ? { lookup } : {}),
+      ...(dispatcher ? { dispatcher } : {}),
     }),
   );
   const watch = new DeliveryWatch(queue, new Registry(), log);

@@ -64,6 +64,8 @@ export interface BullQueueTuning {
   prefix: string;
   /** How long a per-destination slot lives without renewal (a killed worker's slot frees then). */
   leaseMs: number;
+  /** How long a refused job may wait in this process for a slot a job running here frees. */
+  localWaitMs: number;
   /** Fallback delay of a job whose destination was full: base, doubling per refusal, capped. */
   parkBaseMs: number;
   parkMaxMs: number;
@@ -84,6 +86,7 @@ export interface BullQueueTuning {
 export const DEFAULT_BULL_TUNING: BullQueueTuning = {
   prefix: 'rum',
   leaseMs: 30_000,
+  localWaitMs: 1_000,
   parkBaseMs: 1_000,
   parkMaxMs: 30_000,
   rebaseAt: 2 ** 20,
@@ -186,26 +189,83 @@ function priorityOf(rank: number, base: number): number {
 // ---- per-destination leases ----
 
 /**
- * KEYS: leases zset, parked zset, fair hash. ARGV: job id, limit, lease ms, parked ttl ms, the
- * job's rank. 1 = slot taken (and the virtual time is at least the rank), 0 = parked.
+ * Lease operations of one event-loop turn of a process, in order, in one call. KEYS: the fair
+ * hash, then a leases zset and a parked zset per destination. ARGV: limit, lease ms, then the
+ * operations, each `op, index of its leases key in KEYS, …`:
+ * - `a`, job id, rank: acquire: 1 = slot taken (and the virtual time is at least the rank),
+ *   0 = the destination is full;
+ * - `r`, job id or '': release: frees the job's slot, answers the parked jobs to wake, oldest
+ *   first, as many as there are free slots;
+ * - `h`, finished job id, next job id, rank: hands a slot from a finished job to a job of the
+ *   same destination waiting in the same process; 1.
+ * Answers one result per operation.
  */
-const ACQUIRE_LUA = `
+const LEASE_OPS_LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lease = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], lease)
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  local rank = tonumber(ARGV[5])
-  if rank > tonumber(redis.call('HGET', KEYS[3], 'vt') or '0') then
-    redis.call('HSET', KEYS[3], 'vt', rank)
+local limit = tonumber(ARGV[1])
+local lease = tonumber(ARGV[2])
+local function raiseVt(rank)
+  if rank > tonumber(redis.call('HGET', KEYS[1], 'vt') or '0') then
+    redis.call('HSET', KEYS[1], 'vt', rank)
   end
-  return 1
 end
+local out = {}
+local i = 3
+while i <= #ARGV do
+  local op = ARGV[i]
+  local k = tonumber(ARGV[i + 1])
+  local leases, parked = KEYS[k], KEYS[k + 1]
+  if op == 'a' then
+    local job, rank = ARGV[i + 2], tonumber(ARGV[i + 3])
+    i = i + 4
+    redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
+    if redis.call('ZSCORE', leases, job) or redis.call('ZCARD', leases) < limit then
+      redis.call('ZADD', leases, now + lease, job)
+      redis.call('PEXPIRE', leases, lease)
+      redis.call('ZREM', parked, job)
+      raiseVt(rank)
+      out[#out + 1] = 1
+    else
+      out[#out + 1] = 0
+    end
+  elseif op == 'r' then
+    local job = ARGV[i + 2]
+    i = i + 3
+    if job ~= '' then redis.call('ZREM', leases, job) end
+    redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
+    local free = limit - redis.call('ZCARD', leases)
+    local ids = {}
+    if free > 0 then
+      local popped = redis.call('ZPOPMIN', parked, free)
+      for j = 1, #popped, 2 do ids[#ids + 1] = popped[j] end
+    end
+    out[#out + 1] = ids
+  else
+    local old, new, rank = ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
+    i = i + 5
+    redis.call('ZREM', leases, old)
+    redis.call('ZADD', leases, now + lease, new)
+    redis.call('PEXPIRE', leases, lease)
+    raiseVt(rank)
+    out[#out + 1] = 1
+  end
+end
+return out
+`;
+
+/**
+ * KEYS: leases zset, parked zset. ARGV: job id, limit, parked ttl ms. Parks a refused job that
+ * is in the delayed set now, so the next freed slot wakes it. Answers 1 instead when a slot
+ * was freed meanwhile (its releaser could not see this job): the job wakes itself.
+ */
+const PARK_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then return 1 end
 redis.call('ZADD', KEYS[2], 'NX', now, ARGV[1])
-redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]))
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
 return 0
 `;
 
@@ -217,23 +277,6 @@ local lease = tonumber(ARGV[1])
 for i = 2, #ARGV do redis.call('ZADD', KEYS[1], now + lease, ARGV[i]) end
 redis.call('PEXPIRE', KEYS[1], lease)
 return 1
-`;
-
-/**
- * KEYS: leases zset, parked zset. ARGV: job id, limit. Frees the job's slot and answers the
- * parked jobs to wake, oldest first, as many as there are free slots.
- */
-const RELEASE_LUA = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local free = tonumber(ARGV[2]) - redis.call('ZCARD', KEYS[1])
-if free <= 0 then return {} end
-local popped = redis.call('ZPOPMIN', KEYS[2], free)
-local ids = {}
-for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
-return ids
 `;
 
 interface RumCommands {
@@ -251,89 +294,234 @@ interface RumCommands {
     jobKeyPrefix: string,
     maxPriority: number,
   ): Promise<number>;
-  rumLeaseAcquire(
+  /** numKeys, keys…, args… (see LEASE_OPS_LUA). */
+  rumLeaseOps(...args: (string | number)[]): Promise<(number | string[])[]>;
+  rumLeasePark(
     leases: string,
     parked: string,
-    fair: string,
     jobId: string,
     limit: number,
-    leaseMs: number,
     parkedTtlMs: number,
-    rank: number,
   ): Promise<number>;
   rumLeaseRenew(leases: string, leaseMs: number, ...jobIds: string[]): Promise<number>;
-  rumLeaseRelease(leases: string, parked: string, jobId: string, limit: number): Promise<string[]>;
 }
 
-/** Slots per destination over every process sharing the Redis; see the module comment. */
+/** Pauses between the tries of a job refused while no job of its destination runs here. */
+const POLL_MS = [5, 15, 40];
+
+interface Waiter {
+  jobId: string;
+  rank: number;
+  resolve: (acquired: boolean) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Slots per destination over every process sharing the Redis; see the module comment. A job
+ * refused while this process runs jobs of the same destination waits here for one of them to
+ * finish, which hands it its slot in one step (so a busy destination costs no parking); only
+ * a job that cannot wait here is parked in Redis.
+ */
 class DestinationLeases {
-  /** job id → its destination's leases key, for the jobs running here. */
+  /** job id → its destination, for the jobs running here. */
   private readonly held = new Map<string, string>();
+  /** destination → how many of its jobs run here. */
+  private readonly running = new Map<string, number>();
+  private readonly waiting = new Map<string, Waiter[]>();
+  private readonly keyCache = new Map<string, { leases: string; parked: string }>();
+  private batch: {
+    destination: string;
+    args: (string | number)[];
+    resolve: (result: number | string[]) => void;
+    reject: (err: unknown) => void;
+  }[] = [];
+  private stopped = false;
   private readonly timer: NodeJS.Timeout;
   private readonly redis: Redis & RumCommands;
   private readonly keyBase: string;
   private readonly limit: number;
   private readonly leaseMs: number;
+  private readonly waitMs: number;
   private readonly onError: (err: Error) => void;
 
   constructor(
-    redis: Redis,
+    redis: Redis & RumCommands,
     keyBase: string,
     limit: number,
     leaseMs: number,
+    waitMs: number,
     onError: (err: Error) => void,
   ) {
     this.keyBase = keyBase;
     this.limit = limit;
     this.leaseMs = leaseMs;
+    this.waitMs = waitMs;
     this.onError = onError;
-    this.redis = redis as Redis & RumCommands;
+    this.redis = redis;
     this.timer = setInterval(() => this.renew(), Math.max(50, Math.floor(leaseMs / 3)));
     this.timer.unref();
   }
 
   private keys(destination: string) {
-    const h = destinationHash(destination);
-    return {
-      leases: `${this.keyBase}:dest:${h}:leases`,
-      parked: `${this.keyBase}:dest:${h}:parked`,
-    };
+    let k = this.keyCache.get(destination);
+    if (!k) {
+      const h = destinationHash(destination);
+      k = {
+        leases: `${this.keyBase}:dest:${h}:leases`,
+        parked: `${this.keyBase}:dest:${h}:parked`,
+      };
+      if (this.keyCache.size >= 10_000) this.keyCache.clear();
+      this.keyCache.set(destination, k);
+    }
+    return k;
   }
 
-  /** Takes a slot for the job (true), or parks it (false). */
+  private hold(destination: string, jobId: string) {
+    this.held.set(jobId, destination);
+    this.running.set(destination, (this.running.get(destination) ?? 0) + 1);
+  }
+
+  private unhold(destination: string, jobId: string) {
+    if (!this.held.delete(jobId)) return;
+    const n = (this.running.get(destination) ?? 1) - 1;
+    if (n > 0) this.running.set(destination, n);
+    else this.running.delete(destination);
+  }
+
+  /**
+   * Takes a slot for the job (true), or answers that the destination is full (false). A job
+   * refused while jobs of its destination run here waits (up to waitMs) for one of them to hand
+   * over its slot; otherwise (the slots are held by other processes) it asks again a few times
+   * over some tens of milliseconds: both cost far less than parking it in Redis.
+   */
   async acquire(destination: string, jobId: string, rank: number): Promise<boolean> {
-    const k = this.keys(destination);
-    const ok = await this.redis.rumLeaseAcquire(
-      k.leases,
-      k.parked,
-      `${this.keyBase}:fair`,
-      jobId,
-      this.limit,
-      this.leaseMs,
-      Math.max(600_000, this.leaseMs * 4),
-      rank,
-    );
-    if (ok === 1) this.held.set(jobId, k.leases);
+    if (await this.tryAcquire(destination, jobId, rank)) return true;
+    for (const pause of POLL_MS) {
+      if ((this.running.get(destination) ?? 0) > 0) return this.waitHere(destination, jobId, rank);
+      if (this.stopped) return false;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      if (await this.tryAcquire(destination, jobId, rank)) return true;
+    }
+    return false;
+  }
+
+  private async tryAcquire(destination: string, jobId: string, rank: number): Promise<boolean> {
+    const ok = await this.op(destination, ['a', jobId, rank]);
+    if (ok === 1) this.hold(destination, jobId);
     return ok === 1;
   }
 
-  /** Frees the job's slot; answers the ids of parked jobs to wake. */
-  async release(destination: string, jobId: string): Promise<string[]> {
-    this.held.delete(jobId);
+  /** Queues one operation of LEASE_OPS_LUA; those of one event-loop turn go in one call. */
+  private op(destination: string, args: (string | number)[]): Promise<number | string[]> {
+    return new Promise((resolve, reject) => {
+      this.batch.push({ destination, args, resolve, reject });
+      if (this.batch.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush() {
+    const ops = this.batch;
+    this.batch = [];
+    const keys = [`${this.keyBase}:fair`];
+    const index = new Map<string, number>();
+    const argv: (string | number)[] = [this.limit, this.leaseMs];
+    for (const o of ops) {
+      let i = index.get(o.destination);
+      if (i === undefined) {
+        const k = this.keys(o.destination);
+        i = keys.length + 1;
+        keys.push(k.leases, k.parked);
+        index.set(o.destination, i);
+      }
+      argv.push(o.args[0]!, i, ...o.args.slice(1));
+    }
+    this.redis.rumLeaseOps(keys.length, ...keys, ...argv).then(
+      (results) => {
+        for (let j = 0; j < ops.length; j++) ops[j]!.resolve(results[j]!);
+      },
+      (e: unknown) => {
+        for (const o of ops) o.reject(e);
+      },
+    );
+  }
+
+  /** Waits for a job of the destination running here to hand over its slot (true), or not. */
+  private waitHere(destination: string, jobId: string, rank: number): Promise<boolean> {
+    const queue = this.waiting.get(destination) ?? [];
+    if (this.stopped || queue.length >= this.limit) return Promise.resolve(false);
+    this.waiting.set(destination, queue);
+    return new Promise<boolean>((resolve) => {
+      const w: Waiter = {
+        jobId,
+        rank,
+        resolve,
+        timer: setTimeout(() => {
+          const i = queue.indexOf(w);
+          if (i >= 0) queue.splice(i, 1);
+          if (queue.length === 0 && this.waiting.get(destination) === queue) {
+            this.waiting.delete(destination);
+          }
+          resolve(false);
+        }, this.waitMs),
+      };
+      queue.push(w);
+    });
+  }
+
+  /**
+   * Parks a refused job once it is in the delayed set: the next freed slot wakes it. Answers
+   * true when a slot is free already, so the caller wakes it now.
+   */
+  async park(destination: string, jobId: string): Promise<boolean> {
     const k = this.keys(destination);
-    return this.redis.rumLeaseRelease(k.leases, k.parked, jobId, this.limit);
+    const ttl = Math.max(600_000, this.leaseMs * 4);
+    return (await this.redis.rumLeasePark(k.leases, k.parked, jobId, this.limit, ttl)) === 1;
+  }
+
+  /**
+   * Frees the job's slot (or none: ''): hands it to a job waiting here, or answers the ids of
+   * parked jobs to wake.
+   */
+  async release(destination: string, jobId: string): Promise<string[]> {
+    this.unhold(destination, jobId);
+    const queue = jobId === '' ? undefined : this.waiting.get(destination);
+    const next = queue?.shift();
+    if (queue?.length === 0) this.waiting.delete(destination);
+    if (!next) return (await this.op(destination, ['r', jobId])) as string[];
+    clearTimeout(next.timer);
+    try {
+      await this.op(destination, ['h', jobId, next.jobId, next.rank]);
+    } catch (e) {
+      next.resolve(false);
+      throw e;
+    }
+    this.hold(destination, next.jobId);
+    next.resolve(true);
+    return [];
+  }
+
+  /** Lets every waiting job go (they are parked): the queue is closing. */
+  dropWaiters() {
+    this.stopped = true;
+    for (const queue of this.waiting.values()) {
+      for (const w of queue) {
+        clearTimeout(w.timer);
+        w.resolve(false);
+      }
+    }
+    this.waiting.clear();
   }
 
   private renew() {
-    const byKey = new Map<string, string[]>();
-    for (const [id, key] of this.held) {
-      const ids = byKey.get(key);
+    const byDest = new Map<string, string[]>();
+    for (const [id, destination] of this.held) {
+      const ids = byDest.get(destination);
       if (ids) ids.push(id);
-      else byKey.set(key, [id]);
+      else byDest.set(destination, [id]);
     }
-    for (const [key, ids] of byKey) {
+    for (const [destination, ids] of byDest) {
       this.redis
-        .rumLeaseRenew(key, this.leaseMs, ...ids)
+        .rumLeaseRenew(this.keys(destination).leases, this.leaseMs, ...ids)
         .catch((e: unknown) => this.onError(asError(e)));
     }
   }
@@ -351,9 +539,9 @@ export function destinationHash(destination: string): string {
 function defineCommands(redis: Redis): Redis & RumCommands {
   redis.defineCommand('rumRank', { numberOfKeys: 3, lua: RANK_LUA });
   redis.defineCommand('rumRebase', { numberOfKeys: 4, lua: REBASE_LUA });
-  redis.defineCommand('rumLeaseAcquire', { numberOfKeys: 3, lua: ACQUIRE_LUA });
+  redis.defineCommand('rumLeaseOps', { lua: LEASE_OPS_LUA });
+  redis.defineCommand('rumLeasePark', { numberOfKeys: 2, lua: PARK_LUA });
   redis.defineCommand('rumLeaseRenew', { numberOfKeys: 1, lua: RENEW_LUA });
-  redis.defineCommand('rumLeaseRelease', { numberOfKeys: 2, lua: RELEASE_LUA });
   return redis as Redis & RumCommands;
 }
 
@@ -511,6 +699,7 @@ export class BullQueue implements DeliveryQueue {
       this.keyBase,
       this.options.perDestination,
       this.tuning.leaseMs,
+      this.tuning.localWaitMs,
       (e) => this.tuning.onError(e, 'lease'),
     );
     const worker = new Worker(this.name, (job, token) => this.process(job, token), {
@@ -567,6 +756,7 @@ export class BullQueue implements DeliveryQueue {
       );
       const wait = Math.round(cap / 2 + (Math.random() * cap) / 2);
       await job.moveToDelayed(Date.now() + wait, token);
+      if (await leases.park(data.destination, id)) this.track(this.wake([id], data.destination));
       throw new DelayedError();
     }
     const dj = toDeliveryJob(job);
@@ -595,13 +785,33 @@ export class BullQueue implements DeliveryQueue {
   }
 
   private async release(destination: string, jobId: string) {
-    const wake = await this.leases!.release(destination, jobId);
-    for (const parked of wake) {
-      // It may have run already (its fallback fired) or not reached the delayed set yet: then
-      // there is nothing to wake.
+    await this.wake(await this.leases!.release(destination, jobId), destination);
+  }
+
+  /**
+   * Promotes parked jobs (back to their place by rank). One that is gone or ran already (its
+   * fallback fired) wakes nothing, so another parked job is woken in its stead, a few times.
+   */
+  private async wake(ids: string[], destination: string) {
+    let missed = 0;
+    for (const id of ids) {
       try {
-        await new Job(this.queue, 'wake', {}, {}, parked).promote();
-      } catch {}
+        await new Job(this.queue, 'wake', {}, {}, id).promote();
+      } catch {
+        missed++;
+      }
+    }
+    for (let tries = 0; missed > 0 && tries < 3; tries++) {
+      const more = await this.leases!.release(destination, '');
+      if (more.length === 0) return;
+      missed = 0;
+      for (const id of more) {
+        try {
+          await new Job(this.queue, 'wake', {}, {}, id).promote();
+        } catch {
+          missed++;
+        }
+      }
     }
   }
 
@@ -699,6 +909,7 @@ export class BullQueue implements DeliveryQueue {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.leases?.dropWaiters();
     if (this.worker) {
       // Running attempts end within their handler's timeout; a worker that never reached Redis,
       // or cannot reach it now, is not waited for beyond closeTimeoutMs.

@@ -9,9 +9,8 @@
  * (redirects are not followed), 410 and every other 4xx are permanent (PermanentDeliveryError).
  */
 import { createHmac } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
 import type { LookupFunction } from 'node:net';
+import { Agent, type Dispatcher, request } from 'undici';
 import {
   type DeliveryHandler,
   type DeliveryJob,
@@ -40,11 +39,17 @@ export interface HttpDeliveryOptions {
    */
   guard?: (url: string) => Promise<void>;
   /**
-   * DNS lookup used when connecting (for instance the guard's, which judges the address again
-   * at connect time and so defeats DNS rebinding). Default: node's.
+   * The undici dispatcher that connects (for instance the guard's guardedDispatcher, which
+   * judges the address again at connect time and so defeats DNS rebinding). Default: an Agent
+   * of this handler's own, keeping connections alive.
+   */
+  dispatcher?: Dispatcher;
+  /**
+   * The DNS lookup of the default dispatcher's connections (for instance the guard's
+   * guardedLookup, which refuses a name that resolves to a private address when connecting).
    */
   lookup?: LookupFunction;
-  /** Open connections per host kept by this handler's agents (default 64). */
+  /** Open connections per origin of the default dispatcher (default 64). */
   maxSockets?: number;
   /** User-Agent header (default `rum-node`). */
   userAgent?: string;
@@ -87,12 +92,14 @@ function parsePayload(p: unknown): HttpDeliveryPayload {
 
 /** The handler for kind `http`; register it with queue.handle('http', …). */
 export function httpDeliveryHandler(opts: HttpDeliveryOptions): DeliveryHandler {
-  const agentOpts = {
-    keepAlive: true,
-    maxSockets: opts.maxSockets ?? 64,
-    scheduling: 'lifo' as const,
-  };
-  const agents = { http: new http.Agent(agentOpts), https: new https.Agent(agentOpts) };
+  const dispatcher =
+    opts.dispatcher ??
+    new Agent({
+      connections: opts.maxSockets ?? 64,
+      keepAliveTimeout: 30_000,
+      pipelining: 1,
+      ...(opts.lookup ? { connect: { lookup: opts.lookup } } : {}),
+    });
   const userAgent = opts.userAgent ?? 'rum-node';
   return async (job: DeliveryJob) => {
     const p = parsePayload(job.payload);
@@ -109,20 +116,24 @@ export function httpDeliveryHandler(opts: HttpDeliveryOptions): DeliveryHandler 
       try {
         await opts.guard(url.href);
       } catch (e) {
-        const err = e instanceof Error ? e : new Error(String(e));
-        if (err.name === 'BlockedAddressError' || err.name === 'PermanentDeliveryError') {
-          throw new PermanentDeliveryError(err.message);
-        }
-        throw err;
+        throw refusal(e);
       }
     }
     const headers: Record<string, string> = { 'content-type': 'application/json' };
-    for (const [k, v] of Object.entries(p.headers ?? {})) headers[k.toLowerCase()] = String(v);
+    for (const [k, v] of Object.entries(p.headers ?? {})) {
+      const name = k.toLowerCase();
+      if (name !== 'content-length' && name !== 'host') headers[name] = String(v);
+    }
     headers['user-agent'] ??= userAgent;
-    headers['content-length'] = String(Buffer.byteLength(p.body));
     headers['idempotency-key'] = job.key;
     if (p.hmacSecret !== undefined) headers['x-rum-signature'] = signBody(p.hmacSecret, p.body);
-    const { status, retryAfter, snippet } = await send(url, headers, p.body, opts, agents);
+    const { status, retryAfter, snippet } = await send(
+      url,
+      headers,
+      p.body,
+      opts.timeoutMs,
+      dispatcher,
+    );
     if (status >= 200 && status < 300) return;
     const what = `${url.origin} answered ${status}${snippet ? `: ${snippet}` : ''}`;
     if (status === 429 || status === 503) {
@@ -135,55 +146,69 @@ export function httpDeliveryHandler(opts: HttpDeliveryOptions): DeliveryHandler 
   };
 }
 
-function send(
+/**
+ * A refusal of the guard (checked before, or again by a guarded dispatcher at connect time) is
+ * permanent; any other error (a DNS failure) is not.
+ */
+function refusal(e: unknown): Error {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const cause = (err as { cause?: unknown }).cause;
+  for (const x of [err, cause]) {
+    if (
+      x instanceof Error &&
+      (x.name === 'BlockedAddressError' || x.name === 'PermanentDeliveryError')
+    ) {
+      return new PermanentDeliveryError(x.message);
+    }
+  }
+  return err;
+}
+
+async function send(
   url: URL,
   headers: Record<string, string>,
   body: string,
-  opts: HttpDeliveryOptions,
-  agents: { http: http.Agent; https: https.Agent },
+  timeoutMs: number,
+  dispatcher: Dispatcher,
 ): Promise<{ status: number; retryAfter: string | undefined; snippet: string }> {
-  return new Promise((resolve, reject) => {
-    const isHttps = url.protocol === 'https:';
-    const req = (isHttps ? https : http).request(url, {
+  const ac = new AbortController();
+  const timer = setTimeout(
+    () => ac.abort(new Error(`${url.origin}: no answer within ${timeoutMs} ms`)),
+    timeoutMs,
+  );
+  try {
+    const res = await request(url, {
       method: 'POST',
       headers,
-      agent: isHttps ? agents.https : agents.http,
-      ...(opts.lookup ? { lookup: opts.lookup } : {}),
+      body,
+      dispatcher,
+      signal: ac.signal,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
     });
-    const timer = setTimeout(() => {
-      const err = new Error(`${url.origin}: no answer within ${opts.timeoutMs} ms`);
-      reject(err);
-      req.destroy(err);
-    }, opts.timeoutMs);
-    req.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    req.on('response', (res) => {
-      const status = res.statusCode ?? 0;
-      const retryAfter = res.headers['retry-after'];
-      const ok = status >= 200 && status < 300;
-      const chunks: Buffer[] = [];
-      let kept = 0;
-      res.on('data', (c: Buffer) => {
-        if (!ok && kept < ERROR_BODY_BYTES) {
-          chunks.push(c);
-          kept += c.length;
-        }
-      });
-      res.on('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      res.on('end', () => {
-        clearTimeout(timer);
-        const snippet = Buffer.concat(chunks)
-          .toString('utf8', 0, Math.min(kept, ERROR_BODY_BYTES))
-          .replace(/\s+/g, ' ')
-          .trim();
-        resolve({ status, retryAfter, snippet });
-      });
-    });
-    req.end(body);
-  });
+    const status = res.statusCode;
+    const ra = res.headers['retry-after'];
+    const retryAfter = Array.isArray(ra) ? ra[0] : ra;
+    if (status >= 200 && status < 300) {
+      await res.body.dump();
+      return { status, retryAfter, snippet: '' };
+    }
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    for await (const c of res.body) {
+      chunks.push(c as Buffer);
+      kept += (c as Buffer).length;
+      if (kept >= ERROR_BODY_BYTES) break;
+    }
+    const snippet = Buffer.concat(chunks)
+      .toString('utf8', 0, Math.min(kept, ERROR_BODY_BYTES))
+      .replace(/\s+/g, ' ')
+      .trim();
+    return { status, retryAfter, snippet };
+  } catch (e) {
+    if (ac.signal.aborted) throw ac.signal.reason as Error;
+    throw refusal(e);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -87,10 +87,12 @@ export interface OwnRedis {
 }
 
 /**
- * A redis-server of its own on a free loopback port: AOF on, fsync on every write, no RDB
- * snapshots, so a kill -9 loses nothing it acknowledged.
+ * A redis-server of its own on a free loopback port: AOF on, by default fsync on every write
+ * (so a kill -9 loses nothing it acknowledged), no RDB snapshots.
  */
-export async function startOwnRedis(): Promise<OwnRedis> {
+export async function startOwnRedis(
+  opts: { appendfsync?: 'always' | 'everysec' | 'no' } = {},
+): Promise<OwnRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'rum-redis-'));
   const port = await freePort();
   const args = [
@@ -103,7 +105,7 @@ export async function startOwnRedis(): Promise<OwnRedis> {
     '--appendonly',
     'yes',
     '--appendfsync',
-    'always',
+    opts.appendfsync ?? 'always',
     '--save',
     '',
     '--protected-mode',

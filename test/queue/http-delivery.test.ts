@@ -5,6 +5,7 @@ import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { AddressGuard, guardedDispatcher, guardedLookup } from '../../src/gateway/address-guard.ts';
 import {
   type HttpDeliveryPayload,
   httpDeliveryHandler,
@@ -213,6 +214,31 @@ describe('http delivery handler', () => {
     });
     const d = await outcome('/hook', dnsDown);
     assert.ok(d instanceof Error && !(d instanceof PermanentDeliveryError));
+  });
+
+  it('a refusal by a guarded dispatcher when it connects is permanent', async () => {
+    const guard = new AddressGuard({ allowPrivate: false });
+    const h = httpDeliveryHandler({ timeoutMs: 1_000, dispatcher: guardedDispatcher(guard) });
+    seen.length = 0;
+    const e = await outcome('/hook', h);
+    assert.ok(e instanceof PermanentDeliveryError, String(e));
+    assert.match(e.message, /loopback/);
+    assert.equal(seen.length, 0, 'the request went out');
+  });
+
+  it('a refusal by a guarded lookup when it connects is permanent', async () => {
+    const guard = new AddressGuard({ allowPrivate: false });
+    const h = httpDeliveryHandler({ timeoutMs: 1_000, lookup: guardedLookup(guard) });
+    seen.length = 0;
+    const port = new URL(base).port;
+    try {
+      await h(job({ url: `http://localhost:${port}/hook` }));
+      assert.fail('delivered to localhost');
+    } catch (e) {
+      assert.ok(e instanceof PermanentDeliveryError, String(e));
+      assert.match((e as Error).message, /localhost/);
+    }
+    assert.equal(seen.length, 0, 'the request went out');
   });
 
   it('refuses a malformed payload permanently', async () => {
