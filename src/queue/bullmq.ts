@@ -16,15 +16,20 @@
  *   the highest rank that has started running; its BullMQ priority is the rank minus a base.
  *   So the n-th queued job of every destination runs before the (n+1)-th of any: a destination
  *   with 10,000 queued jobs takes one turn per round like one with a single job, and a new
- *   destination's first job runs next. Ranks only grow; when they near BullMQ's priority limit
- *   (2^21) the base moves up to the virtual time and the pending jobs are re-prioritised.
+ *   destination's first job runs next. Ranks only grow; when the virtual time is far above the
+ *   base (2^20), one Lua step moves the base up to it and shifts the priority of every queued,
+ *   delayed and running job by as much, so priorities stay below BullMQ's limit (2^21).
  * - **Per-destination limits over all processes**: a lease per running job in a Redis sorted set
- *   per destination (member = job id, score = expiry by Redis's clock), taken and released by Lua
- *   scripts, renewed while the job runs and expiring on its own, so a killed worker holds no slot
- *   for longer than `leaseMs`. A job whose destination is full is moved to the delayed set
+ *   per destination (member = job id, score = expiry by Redis's clock), renewed while the job
+ *   runs and expiring on its own, so a killed worker holds no slot for longer than `leaseMs`.
+ *   The lease operations of one event-loop turn go to Redis in one Lua call. A job refused while
+ *   jobs of its destination run in the same process waits (up to `localWaitMs`) for one of them
+ *   to hand its slot over; one refused while other processes hold the slots asks again a few
+ *   times over some tens of milliseconds. Only then is it moved to the delayed set
  *   (job.moveToDelayed + DelayedError, which costs no attempt) and parked in a per-destination
- *   sorted set; the worker that frees a slot promotes the longest-parked job (back in its place,
- *   by its rank), and a growing fallback delay covers a lost wake-up.
+ *   sorted set: the job that frees a slot promotes the longest-parked one (back in its place,
+ *   by its rank), and a growing fallback delay covers a lost wake-up. Either way the worker's
+ *   other slots go on with other destinations' jobs.
  * - **Pause** is queue-wide (BullMQ's Queue.pause, kept in Redis): it stops every worker
  *   process on every host, and survives restarts until resume(). pause() also waits for the
  *   jobs running in this process.
@@ -826,7 +831,7 @@ export class BullQueue implements DeliveryQueue {
     if (this.worker) {
       // Wait for this process's running jobs; the queue-wide pause keeps the worker idle.
       await this.worker.pause();
-      this.worker.resume();
+      await this.worker.resume();
     }
   }
 

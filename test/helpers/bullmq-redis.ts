@@ -25,13 +25,16 @@ export async function redisUnreachable(url = REDIS_URL, timeoutMs = 2000): Promi
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   });
-  r.on('error', () => {});
+  let cause = '';
+  r.on('error', (e: Error) => {
+    cause ||= e.message;
+  });
   try {
     await r.connect();
     await r.ping();
     return null;
   } catch (e) {
-    return `Redis at ${url} unreachable: ${(e as Error).message}`;
+    return `Redis at ${url} unreachable: ${cause || (e as Error).message}`;
   } finally {
     r.disconnect();
   }
