@@ -122,6 +122,7 @@ export interface DeliveryQueue {
   redeliver(ids: string[]): Promise<number>;
   counts(): Promise<QueueCounts>;
   on<E extends keyof QueueEvents>(event: E, listener: (...args: QueueEvents[E]) => void): unknown;
+  off<E extends keyof QueueEvents>(event: E, listener: (...args: QueueEvents[E]) => void): unknown;
   /** Stops running jobs, waits for the running ones, releases connections. */
   close(): Promise<void>;
 }
