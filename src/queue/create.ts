@@ -31,7 +31,16 @@ export async function createDeliveryQueue(
   if (config.redisUrl) {
     const { BullQueue } = await import('./bullmq.ts');
     log.info({ redis: redactUrl(config.redisUrl) }, 'delivery queue on BullMQ');
-    return new BullQueue(config.redisUrl, DELIVERY_QUEUE_NAME, options);
+    // Redis errors repeat while it is down (the connections retry forever): one line per
+    // place every 10 s is enough to see it.
+    const last = new Map<string, number>();
+    const onError = (err: Error, where: string) => {
+      const now = Date.now();
+      if (now - (last.get(where) ?? 0) < 10_000) return;
+      last.set(where, now);
+      log.warn({ where, err: err.message }, 'delivery queue: Redis error');
+    };
+    return new BullQueue(config.redisUrl, DELIVERY_QUEUE_NAME, options, { onError });
   }
   const { EmbeddedQueue } = await import('./embedded.ts');
   return new EmbeddedQueue(db, { ...options, log });
