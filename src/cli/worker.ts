@@ -11,7 +11,7 @@ import type { Dispatcher } from 'undici';
 import { AddressGuard, guardedDispatcher } from '../gateway/address-guard.ts';
 import { DeliveryWatch } from '../gateway/delivery-watch.ts';
 import { BullQueue } from '../queue/bullmq.ts';
-import { DELIVERY_QUEUE_NAME, queueOptions, redactUrl } from '../queue/create.ts';
+import { queueOptions, redactUrl } from '../queue/create.ts';
 import { httpDeliveryHandler } from '../queue/http-delivery.ts';
 
 export interface WorkerDeps {
@@ -32,7 +32,7 @@ export async function runWorker(
   const redis = redactUrl(config.redisUrl);
   // Redis errors repeat while it is unreachable: one line when it starts, one when it is back.
   let redisDown = false;
-  const queue = new BullQueue(config.redisUrl, DELIVERY_QUEUE_NAME, queueOptions(config), {
+  const queue = new BullQueue(config.redisUrl, config.queueName, queueOptions(config), {
     onError: (err, where) => {
       if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection is closed/i.test(err.message)) {
         if (!redisDown) log.warn({ redis, error: err.message }, 'redis unreachable; retrying');
@@ -76,7 +76,7 @@ export async function runWorker(
     log.info(
       {
         redis,
-        queue: DELIVERY_QUEUE_NAME,
+        queue: config.queueName,
         concurrency: queue.options.concurrency,
         perDestination: queue.options.perDestination,
       },

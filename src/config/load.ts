@@ -55,6 +55,16 @@ export const FULLNODE_FLAGS = {
     key: 'redisUrl',
     help: 'redis:// URL for the delivery queue (or env REDIS_URL; default: embedded queue)',
   },
+  rundeliveries: {
+    type: 'string',
+    key: 'runDeliveries',
+    help: 'true|false: with --redisurl, run deliveries here too, not only in rum worker (default true)',
+  },
+  queuename: {
+    type: 'string',
+    key: 'queueName',
+    help: 'BullMQ queue name shared by a node and its workers (default rum-deliveries)',
+  },
   listen: {
     type: 'string',
     multiple: true,
@@ -117,6 +127,8 @@ const ENV: Record<string, keyof Config> = {
   // The common REDIS_URL, overridden by RUM_REDISURL when both are set.
   REDIS_URL: 'redisUrl',
   RUM_REDISURL: 'redisUrl',
+  RUM_QUEUENAME: 'queueName',
+  RUM_RUNDELIVERIES: 'runDeliveries',
 };
 
 const PORT_KEYS = new Set<keyof Config>(['apiPort', 'gatewayPort']);
@@ -125,6 +137,7 @@ const BOOL_KEYS = new Set<keyof Config>([
   'enableNat',
   'allowPrivateAddress',
   'gatewayTrustProxy',
+  'runDeliveries',
 ]);
 
 export function flagsHelp(flags: Record<string, FlagSpec>): string {

@@ -57,6 +57,20 @@ export const ConfigSchema = z
       .describe(
         'Redis for the delivery queue (BullMQ); without it the queue is embedded in SQLite',
       ),
+    runDeliveries: z
+      .boolean()
+      .default(true)
+      .describe(
+        'with --redisurl: whether the node runs deliveries itself, or only queues them for ' +
+          '`rum worker` processes (the embedded queue always runs its own)',
+      ),
+    queueName: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,100}$/)
+      .default('rum-deliveries')
+      .describe(
+        'name of the BullMQ delivery queue: nodes and workers sharing one use the same name',
+      ),
     listen: z.array(z.string()).default([]).describe('libp2p listen multiaddrs'),
     peers: z.array(z.string()).default([]).describe('bootstrap peer multiaddrs'),
     enableNat: z

@@ -78,7 +78,8 @@ export async function startGateway(node: RumNode, bridges: Bridge[] = []): Promi
     await app.listen({ host: config.gatewayHost, port: config.gatewayPort });
     url = boundUrl(app, config.gatewayHost, config.gatewayPort);
     origin.value ||= url;
-    await queue.start();
+    // With BullMQ the node may leave every delivery to `rum worker` processes.
+    if (queue.backend === 'embedded' || config.runDeliveries) await queue.start();
     for (const b of bridges) await b.start?.();
   } catch (err) {
     await app.close();

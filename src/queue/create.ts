@@ -8,9 +8,6 @@ import type { Config } from '../config/schema.ts';
 import type { Db } from '../storage/db.ts';
 import { DEFAULT_QUEUE_OPTIONS, type DeliveryQueue, type QueueOptions } from './types.ts';
 
-/** The BullMQ queue's name: every node and worker sharing a Redis for one node uses it. */
-export const DELIVERY_QUEUE_NAME = 'rum-deliveries';
-
 export function queueOptions(config: Config): QueueOptions {
   return {
     ...DEFAULT_QUEUE_OPTIONS,
@@ -40,7 +37,7 @@ export async function createDeliveryQueue(
       last.set(where, now);
       log.warn({ where, err: err.message }, 'delivery queue: Redis error');
     };
-    return new BullQueue(config.redisUrl, DELIVERY_QUEUE_NAME, options, { onError });
+    return new BullQueue(config.redisUrl, config.queueName, options, { onError });
   }
   const { EmbeddedQueue } = await import('./embedded.ts');
   return new EmbeddedQueue(db, { ...options, log });
