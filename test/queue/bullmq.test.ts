@@ -203,38 +203,6 @@ if (unreachable && process.env.CI === 'true') {
       }
     });
 
-    it('runs other destinations next to a backlog of 10,000 jobs of one destination', async () => {
-      const o = opener();
-      try {
-        const q = o.open(queueName(), { concurrency: 4, perDestination: 4 });
-        let slowDone = 0;
-        const slowDoneWhenOthersRan: number[] = [];
-        q.handle('t', async (job) => {
-          if (job.destination === 'slow') {
-            await sleep(20);
-            slowDone++;
-          } else slowDoneWhenOthersRan.push(slowDone);
-        });
-        const adds = [];
-        for (let i = 0; i < 10_000; i++)
-          adds.push(q.enqueue({ key: `s${i}`, kind: 't', destination: 'slow', payload: i }));
-        await Promise.all(adds);
-        await q.start();
-        await waitFor('the backlog under way', () => slowDone >= 4);
-        const others = [];
-        for (let i = 0; i < 10; i++)
-          others.push(q.enqueue({ key: `o${i}`, kind: 't', destination: `o${i}`, payload: i }));
-        await Promise.all(others);
-        await waitFor('the other destinations', () => slowDoneWhenOthersRan.length === 10);
-        assert.ok(
-          Math.max(...slowDoneWhenOthersRan) < 40,
-          `others waited: ${slowDoneWhenOthersRan}`,
-        );
-      } finally {
-        await o.cleanup();
-      }
-    });
-
     it('moves the priority base up when ranks grow, and keeps the fair order', async () => {
       const o = opener();
       const name = queueName();

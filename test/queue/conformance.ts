@@ -485,6 +485,34 @@ export function queueConformance(name: string, make: MakeQueue): void {
       });
     });
 
+    it('runs other destinations next to a backlog of 10,000 jobs of one destination', async () => {
+      await withQueue({ concurrency: 4, perDestination: 4 }, async ({ queue }) => {
+        let slowDone = 0;
+        const slowDoneWhenOthersRan: number[] = [];
+        queue.handle('t', async (job) => {
+          if (job.destination === 'slow') {
+            await sleep(20);
+            slowDone++;
+          } else slowDoneWhenOthersRan.push(slowDone);
+        });
+        const adds = [];
+        for (let i = 0; i < 10_000; i++)
+          adds.push(queue.enqueue({ key: `s${i}`, kind: 't', destination: 'slow', payload: i }));
+        await Promise.all(adds);
+        await queue.start();
+        await waitFor('the backlog under way', () => slowDone >= 4);
+        const others = [];
+        for (let i = 0; i < 10; i++)
+          others.push(queue.enqueue({ key: `o${i}`, kind: 't', destination: `o${i}`, payload: i }));
+        await Promise.all(others);
+        await waitFor('the other destinations', () => slowDoneWhenOthersRan.length === 10, 30_000);
+        assert.ok(
+          Math.max(...slowDoneWhenOthersRan) < 40,
+          `others waited: ${slowDoneWhenOthersRan}`,
+        );
+      });
+    });
+
     it('takes no job while paused and resumes', async () => {
       await withQueue({}, async ({ queue }) => {
         const r = recorder();
