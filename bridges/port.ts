@@ -100,6 +100,34 @@ export interface SubmitResult {
   duplicate: boolean;
 }
 
+/**
+ * A bridge's own small persistent state (followers, remembered preferences, caches), kept in the
+ * node's database. Keys are strings; values anything JSON can hold, null included.
+ */
+export interface BridgeKv {
+  get<T = unknown>(key: string): T | undefined;
+  /** With ttlMs, the entry is gone (get answers undefined) that many ms from now. */
+  set(key: string, value: unknown, ttlMs?: number): void;
+  delete(key: string): void;
+  /** Live entries whose key starts with `prefix`, in key order, after the key `after`. */
+  list(
+    prefix: string,
+    options?: { after?: string; limit?: number },
+  ): { key: string; value: unknown }[];
+  /**
+   * Sets `next` only if the value is (deep-equal to) `expected`, atomically; `expected`
+   * undefined means absent, `next` undefined deletes. Answers whether it set.
+   */
+  cas(key: string, expected: unknown, next: unknown, ttlMs?: number): boolean;
+}
+
+/** Secrets of a bridge (its actors' private keys), kept encrypted in the node's keystore. */
+export interface BridgeSecrets {
+  get(name: string): Uint8Array | undefined;
+  /** The secret, made by `make` (once, even when asked twice at once) if there is none. */
+  getOrCreate(name: string, make: () => Promise<Uint8Array>): Promise<Uint8Array>;
+}
+
 export interface BridgePort {
   /** The public base URL of the gateway (`--origin`), without a trailing slash. */
   readonly origin: string;
@@ -125,6 +153,13 @@ export interface BridgePort {
   authorOf(pubkey: string): { network: BridgeNetwork; author: string } | undefined;
   /** Checks that a URL may be fetched or delivered to (not a private address, unless allowed). */
   checkUrl(url: string | URL): Promise<void>;
+  /** Whether bridges may reach loopback and private addresses (`--allowprivateaddress`). */
+  readonly allowPrivateAddress: boolean;
+  /** The bridge's own persistent key-value state. */
+  kv(bridge: BridgeNetwork): BridgeKv;
+  secrets(bridge: BridgeNetwork): BridgeSecrets;
+  /** The node's logger, for a bridge's own lines. */
+  readonly log: import('pino').Logger;
 }
 
 /** A submit the group does not take: the reason is for the remote caller. */

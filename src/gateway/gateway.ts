@@ -66,6 +66,7 @@ export async function startGateway(node: RumNode, bridges: Bridge[] = []): Promi
     queue,
     guard,
     origin: () => origin.value,
+    allowPrivateAddress: config.allowPrivateAddress,
   });
   const app = await buildGateway({
     config,

@@ -4,7 +4,9 @@
  */
 import { createHash } from 'node:crypto';
 import type {
+  BridgeKv,
   BridgeNetwork,
+  BridgeSecrets,
   BridgePort,
   CommittedItem,
   CommittedStream,
@@ -18,6 +20,7 @@ import { encodePubkey, publicKeyOf } from '../crypto/keys.ts';
 import { RumError } from '../errors.ts';
 import type { RumNode } from '../node.ts';
 import type { DeliveryQueue } from '../queue/types.ts';
+import { BridgeKvStore } from '../storage/bridge-kv.ts';
 import type { BridgeStore, ChainPlace, StreamRow } from '../storage/bridge-store.ts';
 import type { AddressGuard } from './address-guard.ts';
 import type { Exposures } from './exposure.ts';
@@ -26,6 +29,8 @@ const STREAM_BATCH = 500;
 const MAX_EXTERNAL_ID = 2048;
 
 export interface PortComponents {
+  /** Whether bridges may reach loopback and private addresses. */
+  allowPrivateAddress: boolean;
   node: RumNode;
   store: BridgeStore;
   exposures: Exposures;
@@ -49,6 +54,7 @@ function after(a: ChainPlace, b: ChainPlace): boolean {
 export class NodeBridgePort implements BridgePort {
   readonly queue: DeliveryQueue;
   private readonly c: PortComponents;
+  private readonly kvs = new Map<BridgeNetwork, BridgeKv>();
   /** Authors whose key is being made, so that two posts at once make one key. */
   private readonly making = new Map<string, Promise<string>>();
   /** The last submit of each outside item (network, external id) under way. */
@@ -57,6 +63,53 @@ export class NodeBridgePort implements BridgePort {
   constructor(c: PortComponents) {
     this.c = c;
     this.queue = c.queue;
+  }
+
+  get log() {
+    return this.c.node.log;
+  }
+
+  get allowPrivateAddress(): boolean {
+    return this.c.allowPrivateAddress;
+  }
+
+  kv(bridge: BridgeNetwork): BridgeKv {
+    let kv = this.kvs.get(bridge);
+    if (!kv) {
+      kv = new BridgeKvStore(this.c.node.store.db, bridge);
+      this.kvs.set(bridge, kv);
+    }
+    return kv;
+  }
+
+  secrets(bridge: BridgeNetwork): BridgeSecrets {
+    const ks = this.c.node.keystore;
+    const making = new Map<string, Promise<Uint8Array>>();
+    const nameOf = (name: string) => {
+      const full = `${bridge}.${name}`;
+      if (!/^[A-Za-z0-9_.-]{1,80}$/.test(full)) throw new TypeError(`bad secret name ${name}`);
+      return full;
+    };
+    return {
+      get: (name) => {
+        const full = nameOf(name);
+        return ks.has('secret', full) ? ks.get('secret', full) : undefined;
+      },
+      getOrCreate: (name, make) => {
+        const full = nameOf(name);
+        if (ks.has('secret', full)) return Promise.resolve(ks.get('secret', full));
+        let p = making.get(full);
+        if (!p) {
+          p = (async () => {
+            const secret = await make();
+            await ks.put('secret', full, secret, '');
+            return secret;
+          })().finally(() => making.delete(full));
+          making.set(full, p);
+        }
+        return p;
+      },
+    };
   }
 
   get origin(): string {

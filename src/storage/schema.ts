@@ -343,3 +343,19 @@ export const deliveryJobs = sqliteTable(
     index('delivery_jobs_destination_status').on(t.destination, t.status),
   ],
 );
+
+/**
+ * A bridge's own small state (followers, remembered server preferences, caches), by bridge and
+ * key (JSON text), with an optional expiry in ms since the epoch. Bridges reach it through the
+ * port's kv(); nothing else reads it.
+ */
+export const bridgeKv = sqliteTable(
+  'bridge_kv',
+  {
+    bridge: text('bridge').notNull(),
+    key: text('key').notNull(),
+    value: text('value').notNull(),
+    expiresAt: integer('expires_at'),
+  },
+  (t) => [primaryKey({ columns: [t.bridge, t.key] }), index('bridge_kv_expires').on(t.expiresAt)],
+);

@@ -1,0 +1,111 @@
+/**
+ * The bridges' key-value state (table bridge_kv): one namespace per bridge, JSON values, optional
+ * expiry. Expired entries read as absent and are deleted on the way.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import type { Statement } from 'better-sqlite3';
+import type { BridgeKv } from '../../bridges/port.ts';
+import type { Db } from './db.ts';
+
+const MAX_KEY = 4096;
+const MAX_VALUE = 1 << 20;
+
+function checkKey(key: string): void {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY) {
+    throw new TypeError('a bridge kv key is 1 to 4,096 characters');
+  }
+}
+
+function encode(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (text === undefined) throw new TypeError('a bridge kv value must be JSON');
+  if (text.length > MAX_VALUE) throw new TypeError('a bridge kv value is at most 1 MiB of JSON');
+  return text;
+}
+
+interface Row {
+  key: string;
+  value: string;
+  expires_at: number | null;
+}
+
+export class BridgeKvStore implements BridgeKv {
+  private readonly bridge: string;
+  private readonly db: Db;
+  private readonly s: Record<'get' | 'set' | 'del' | 'list', Statement>;
+
+  constructor(db: Db, bridge: string) {
+    this.db = db;
+    this.bridge = bridge;
+    const c = db.$client;
+    this.s = {
+      get: c.prepare('SELECT key, value, expires_at FROM bridge_kv WHERE bridge = ? AND key = ?'),
+      set: c.prepare(
+        'INSERT INTO bridge_kv (bridge, key, value, expires_at) VALUES (?, ?, ?, ?) ' +
+          'ON CONFLICT (bridge, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at',
+      ),
+      del: c.prepare('DELETE FROM bridge_kv WHERE bridge = ? AND key = ?'),
+      list: c.prepare(
+        'SELECT key, value, expires_at FROM bridge_kv WHERE bridge = ? AND key > ? ' +
+          'AND substr(key, 1, ?) = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY key LIMIT ?',
+      ),
+    };
+  }
+
+  private live(key: string): Row | undefined {
+    const row = this.s.get.get(this.bridge, key) as Row | undefined;
+    if (row && row.expires_at !== null && row.expires_at <= Date.now()) {
+      this.s.del.run(this.bridge, key);
+      return undefined;
+    }
+    return row;
+  }
+
+  get<T = unknown>(key: string): T | undefined {
+    checkKey(key);
+    const row = this.live(key);
+    return row ? (JSON.parse(row.value) as T) : undefined;
+  }
+
+  set(key: string, value: unknown, ttlMs?: number): void {
+    checkKey(key);
+    const expires = ttlMs === undefined ? null : Date.now() + Math.max(0, ttlMs);
+    this.s.set.run(this.bridge, key, encode(value), expires);
+  }
+
+  delete(key: string): void {
+    checkKey(key);
+    this.s.del.run(this.bridge, key);
+  }
+
+  list(prefix: string, o: { after?: string; limit?: number } = {}) {
+    const limit = Math.max(1, Math.min(o.limit ?? 1000, 100_000));
+    const after = o.after !== undefined && o.after >= prefix ? o.after : '';
+    const rows = this.s.list.all(
+      this.bridge,
+      after,
+      prefix.length,
+      prefix,
+      Date.now(),
+      limit,
+    ) as Row[];
+    return rows.map((r) => ({ key: r.key, value: JSON.parse(r.value) as unknown }));
+  }
+
+  cas(key: string, expected: unknown, next: unknown, ttlMs?: number): boolean {
+    checkKey(key);
+    return this.db.$client.transaction(() => {
+      const row = this.live(key);
+      const current = row ? (JSON.parse(row.value) as unknown) : undefined;
+      if (!isDeepStrictEqual(current, expected)) return false;
+      if (next === undefined) this.s.del.run(this.bridge, key);
+      else this.set(key, next, ttlMs);
+      return true;
+    })();
+  }
+
+  /** Deletes expired entries of every bridge; answers how many. */
+  static prune(db: Db, now = Date.now()): number {
+    return db.$client.prepare('DELETE FROM bridge_kv WHERE expires_at <= ?').run(now).changes;
+  }
+}
