@@ -142,6 +142,21 @@ export interface BridgePort {
   /** One committed item by trx id, or undefined. */
   item(groupId: string, trxId: string): CommittedItem | undefined;
   /**
+   * Committed items of a group, newest first, before a place (or from the newest): what a
+   * bridge serves as history (an outbox), with the original timestamps.
+   */
+  history(
+    groupId: string,
+    options: { before?: Pick<CommittedItem, 'blockId' | 'position'>; limit: number },
+  ): CommittedItem[];
+  /** Whether a RUM key has posted in a group. */
+  hasAuthor(groupId: string, pubkey: string): boolean;
+  /** The trx an outside item became (network, its id there), if it was submitted. */
+  trxOfOrigin(
+    network: BridgeNetwork,
+    externalId: string,
+  ): { groupId: string; trxId: string } | undefined;
+  /**
    * Posts an item from another network into an exposed group, signed by the author's own key
    * (made on first use and kept in the node's encrypted keystore). Idempotent on
    * (network, externalId). Throws BridgeRefusedError when the group does not take it.

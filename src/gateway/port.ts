@@ -170,6 +170,27 @@ export class NodeBridgePort implements BridgePort {
     return row && this.toItem(row);
   }
 
+  history(
+    groupId: string,
+    o: { before?: Pick<CommittedItem, 'blockId' | 'position'>; limit: number },
+  ): CommittedItem[] {
+    const limit = Math.max(1, Math.min(o.limit, 1000));
+    const before = o.before && { blockId: o.before.blockId, position: o.before.position };
+    return this.c.store.contentBefore(groupId, before, limit).map((r) => this.toItem(r));
+  }
+
+  hasAuthor(groupId: string, pubkey: string): boolean {
+    return this.c.store.hasSender(groupId, pubkey);
+  }
+
+  trxOfOrigin(
+    network: BridgeNetwork,
+    externalId: string,
+  ): { groupId: string; trxId: string } | undefined {
+    const row = this.c.store.originOf(network, externalId);
+    return row && { groupId: row.groupId, trxId: row.trxId };
+  }
+
   stream(o: StreamOptions): CommittedStream {
     const { store, node } = this.c;
     if (!/^[A-Za-z0-9_.:@-]{1,100}$/.test(o.consumer)) {

@@ -133,6 +133,41 @@ export class BridgeStore {
       .all();
   }
 
+  /** Content items of a group before a place (or the newest), newest first. */
+  contentBefore(groupId: string, before: ChainPlace | undefined, limit: number): StreamRow[] {
+    const where = before
+      ? and(
+          eq(contents.groupId, groupId),
+          or(
+            sql`${contents.blockId} < ${before.blockId}`,
+            and(
+              eq(contents.blockId, before.blockId),
+              sql`${contents.position} < ${before.position}`,
+            ),
+          ),
+        )
+      : eq(contents.groupId, groupId);
+    return this.db
+      .select()
+      .from(contents)
+      .where(where)
+      .orderBy(sql`${contents.blockId} desc, ${contents.position} desc`)
+      .limit(limit)
+      .all();
+  }
+
+  /** Whether a key has a content item in a group. */
+  hasSender(groupId: string, senderPubkey: string): boolean {
+    return (
+      this.db
+        .select({ one: sql`1` })
+        .from(contents)
+        .where(and(eq(contents.groupId, groupId), eq(contents.senderPubkey, senderPubkey)))
+        .limit(1)
+        .get() !== undefined
+    );
+  }
+
   // ---- origins ----
   originOf(network: string, externalId: string): OriginRow | undefined {
     return this.db

@@ -1,0 +1,417 @@
+/**
+ * The Fedify federation of the ActivityPub bridge: who the actors are (each group exposed on
+ * ActivityPub a `Group`, each RUM author seen in one a `Person`, the instance actor an
+ * `Application`), their keys, WebFinger and NodeInfo, the followers and outbox collections, and
+ * every post served at its id. Inbox listeners are in inbound.ts, sending in outbound.ts.
+ */
+import { createHash } from 'node:crypto';
+import { createFederation, exportJwk, type Context, type Federation } from '@fedify/fedify';
+import {
+  type Activity,
+  Announce,
+  Application,
+  Create,
+  Endpoints,
+  Group,
+  Image,
+  Note,
+  type Object as ASObject,
+  Person,
+  type Recipient,
+} from '@fedify/vocab';
+import type { BridgeKv, BridgePort, CommittedItem, ExposedGroup } from '../port.ts';
+import { registerInbox } from './inbound.ts';
+import { ActorKeys } from './keys.ts';
+import { PortKvStore } from './kv.ts';
+import { type MappingContext, toAnnounce, toApActivity, toApObject } from './mapping.ts';
+import { DeliveryMessageQueue } from './mq.ts';
+import {
+  ACTOR_PATH,
+  ANNOUNCE_PATH,
+  ApUrls,
+  authorIdentifier,
+  CREATE_PATH,
+  FOLLOWERS_PATH,
+  groupIdentifier,
+  handleOf,
+  INBOX_PATH,
+  INSTANCE,
+  INSTANCE_PATH,
+  OUTBOX_PATH,
+  POST_PATH,
+  pubkeyOf,
+  SHARED_INBOX_PATH,
+} from './urls.ts';
+
+export const SOFTWARE = { name: 'rum-node', version: '0.1.0' };
+/** How long a signed request stays valid (and its signature is remembered against replays). */
+export const SIGNATURE_WINDOW_MS = 3600_000;
+const PAGE = 20;
+const FOLLOWERS_PAGE = 100;
+
+/** One follower of a local actor, as kept in the bridge's kv. */
+export interface Follower {
+  id: string;
+  inbox: string;
+  sharedInbox: string | null;
+  /** The Follow activity's id. */
+  follow: string;
+  since: number;
+}
+
+/** The followers of the bridge's actors: one kv entry per follower. */
+export class Followers {
+  private readonly kv: BridgeKv;
+
+  constructor(kv: BridgeKv) {
+    this.kv = kv;
+  }
+
+  private prefix(identifier: string): string {
+    return `followers:${identifier}\n`;
+  }
+
+  add(identifier: string, f: Follower): void {
+    this.kv.set(this.prefix(identifier) + f.id, f);
+  }
+
+  remove(identifier: string, actorId: string): boolean {
+    const key = this.prefix(identifier) + actorId;
+    if (this.kv.get(key) === undefined) return false;
+    this.kv.delete(key);
+    return true;
+  }
+
+  get(identifier: string, actorId: string): Follower | undefined {
+    return this.kv.get<Follower>(this.prefix(identifier) + actorId);
+  }
+
+  /** A page of followers after a cursor (a follower id), in id order. */
+  page(identifier: string, after: string | null, limit: number) {
+    const prefix = this.prefix(identifier);
+    const rows = this.kv.list(prefix, { limit, ...(after ? { after: prefix + after } : {}) });
+    return rows.map((r) => r.value as Follower);
+  }
+
+  all(identifier: string): Follower[] {
+    const out: Follower[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page = this.page(identifier, after, 1000);
+      out.push(...page);
+      if (page.length < 1000) return out;
+      after = page[page.length - 1]!.id;
+    }
+  }
+
+  count(identifier: string): number {
+    return this.all(identifier).length;
+  }
+}
+
+export function recipientOf(f: Follower): Recipient {
+  return {
+    id: new URL(f.id),
+    inboxId: new URL(f.inbox),
+    endpoints: f.sharedInbox ? { sharedInbox: new URL(f.sharedInbox) } : null,
+  };
+}
+
+/** Everything the bridge's parts share. */
+export class ApState {
+  readonly port: BridgePort;
+  readonly kv: BridgeKv;
+  readonly keys: ActorKeys;
+  readonly followers: Followers;
+  /** The public origin is known once the gateway is bound: read it when first needed. */
+  private urlsCache: ApUrls | null = null;
+  private fed: Federation<void> | null = null;
+  private readonly jwks = new Map<string, Promise<unknown>>();
+
+  constructor(port: BridgePort) {
+    this.port = port;
+    this.kv = port.kv('activitypub');
+    this.keys = new ActorKeys(port.secrets('activitypub'));
+    this.followers = new Followers(this.kv);
+  }
+
+  get urls(): ApUrls {
+    if (!this.urlsCache || this.urlsCache.origin !== this.port.origin.replace(/\/+$/, '')) {
+      this.urlsCache = new ApUrls(this.port.origin);
+    }
+    return this.urlsCache;
+  }
+
+  get federation(): Federation<void> {
+    this.fed ??= buildFederation(this);
+    return this.fed;
+  }
+
+  context(): Context<void> {
+    return this.federation.createContext(new URL(this.urls.origin), undefined);
+  }
+
+  get log() {
+    return this.port.log;
+  }
+
+  /** A group served on ActivityPub: exposed there, not suspended, public. */
+  served(g: ExposedGroup | undefined): ExposedGroup | null {
+    if (!g || !g.activitypub || g.suspended !== null || g.encryption !== 'public') return null;
+    return g;
+  }
+
+  servedGroups(): ExposedGroup[] {
+    return this.port.exposures().filter((g) => this.served(g) !== null);
+  }
+
+  /** The served group of an actor identifier `g.<handle>`, or null. */
+  groupOf(identifier: string): ExposedGroup | null {
+    const handle = handleOf(identifier);
+    return handle === null ? null : this.served(this.port.exposureByHandle(handle));
+  }
+
+  /** A committed item of a served group, by trx id. */
+  findItem(trxId: string): { item: CommittedItem; group: ExposedGroup } | null {
+    for (const group of this.servedGroups()) {
+      const item = this.port.item(group.groupId, trxId);
+      if (item) return { item, group };
+    }
+    return null;
+  }
+
+  mapping(group: ExposedGroup): MappingContext {
+    return { urls: this.urls, group };
+  }
+
+  /** Whether a RUM key has posted in a served group (then it is a Person here). */
+  isAuthor(pubkey: string): boolean {
+    return this.servedGroups().some((g) => this.port.hasAuthor(g.groupId, pubkey));
+  }
+
+  /** The private JWK of a key id of one of our actors (for queue messages). */
+  privateJwk(keyId: string): Promise<unknown> {
+    let p = this.jwks.get(keyId);
+    if (!p) {
+      p = (async () => {
+        const u = new URL(keyId);
+        u.hash = '';
+        const parsed = this.context().parseUri(u);
+        if (parsed?.type !== 'actor') throw new Error(`not a key of ours: ${keyId}`);
+        const pairs = await this.context().getActorKeyPairs(parsed.identifier);
+        const pair = pairs.find((k) => k.keyId.href === keyId);
+        if (!pair) throw new Error(`no such key ${keyId}`);
+        return exportJwk(pair.privateKey);
+      })();
+      this.jwks.set(keyId, p);
+      p.catch(() => this.jwks.delete(keyId));
+    }
+    return p;
+  }
+}
+
+function httpUrl(v: string | undefined): URL | null {
+  if (!v) return null;
+  try {
+    const u = new URL(v);
+    return u.protocol === 'https:' || u.protocol === 'http:' ? u : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The first app-config value set among names (owners name these keys differently). */
+function config(g: ExposedGroup, ...names: string[]): string | undefined {
+  for (const n of names) {
+    const v = g.appConfig[n];
+    if (typeof v === 'string' && v.trim() !== '') return v.trim();
+  }
+  return undefined;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** A short, stable form of a RUM key for a display name. */
+export function shortKey(pubkey: string): string {
+  return `${pubkey.slice(0, 8)}…${pubkey.slice(-4)}`;
+}
+
+/** The place (`<block>.<position>`) a page cursor names, or undefined for the newest. */
+function placeOf(cursor: string): { blockId: number; position: number } | undefined {
+  const m = /^(\d+)\.(\d+)$/.exec(cursor);
+  return m ? { blockId: Number(m[1]), position: Number(m[2]) } : undefined;
+}
+
+function isPost(item: CommittedItem): boolean {
+  return item.type === 'Note' || item.type === 'Article';
+}
+
+export function buildFederation(state: ApState): Federation<void> {
+  const port = state.port;
+  const mq = new DeliveryMessageQueue(port.queue);
+  const federation = createFederation<void>({
+    kv: new PortKvStore(state.kv),
+    queue: { outbox: mq, fanout: mq },
+    manuallyStartQueue: true,
+    origin: state.urls.origin,
+    allowPrivateAddress: port.allowPrivateAddress,
+    userAgent: { software: `${SOFTWARE.name}/${SOFTWARE.version}` },
+    signatureTimeWindow: { milliseconds: SIGNATURE_WINDOW_MS },
+    // The delivery queue limits each destination and backs off; no second breaker on top.
+    circuitBreaker: false,
+  });
+
+  federation
+    .setActorDispatcher(ACTOR_PATH, async (ctx, identifier) => {
+      const keys = await ctx.getActorKeyPairs(identifier);
+      const common = {
+        id: ctx.getActorUri(identifier),
+        inbox: ctx.getInboxUri(identifier),
+        outbox: ctx.getOutboxUri(identifier),
+        followers: ctx.getFollowersUri(identifier),
+        endpoints: new Endpoints({ sharedInbox: ctx.getInboxUri() }),
+        publicKey: keys[0]?.cryptographicKey ?? null,
+        assertionMethods: keys.map((k) => k.multikey),
+      };
+      if (identifier === INSTANCE) {
+        return new Application({
+          ...common,
+          preferredUsername: new URL(state.urls.origin).hostname,
+          name: `${SOFTWARE.name} gateway`,
+          manuallyApprovesFollowers: true,
+        });
+      }
+      const group = state.groupOf(identifier);
+      if (group) {
+        const name = config(group, 'group_name', 'name', 'title') ?? group.name;
+        const summary = config(
+          group,
+          'group_desc',
+          'group_description',
+          'description',
+          'desc',
+          'summary',
+        );
+        const icon = httpUrl(config(group, 'group_icon', 'icon', 'avatar', 'group_avatar'));
+        return new Group({
+          ...common,
+          preferredUsername: group.handle,
+          name,
+          summary: summary ? `<p>${escapeHtml(summary)}</p>` : null,
+          icon: icon ? new Image({ url: icon }) : null,
+          url: state.urls.groupPage(group.handle),
+          manuallyApprovesFollowers: false,
+          discoverable: true,
+          indexable: true,
+        });
+      }
+      const pubkey = pubkeyOf(identifier);
+      if (pubkey && state.isAuthor(pubkey)) {
+        return new Person({
+          ...common,
+          preferredUsername: identifier,
+          name: shortKey(pubkey),
+          summary: `<p>RUM key ${escapeHtml(pubkey)}</p>`,
+          discoverable: true,
+          indexable: true,
+        });
+      }
+      return null;
+    })
+    .setKeyPairsDispatcher(async (_ctx, identifier) => state.keys.pairs(identifier))
+    .mapHandle((_ctx, username) => {
+      const name = username.toLowerCase();
+      if (name.startsWith('u_')) {
+        const pubkey = pubkeyOf(name);
+        return pubkey && state.isAuthor(pubkey) ? name : null;
+      }
+      const group = state.served(port.exposureByHandle(name));
+      return group ? groupIdentifier(group.handle) : null;
+    })
+    .mapActorAlias(INSTANCE_PATH, INSTANCE);
+
+  federation.setNodeInfoDispatcher('/nodeinfo/2.1', () => ({
+    software: { name: SOFTWARE.name, version: SOFTWARE.version },
+    protocols: ['activitypub'],
+    openRegistrations: false,
+    usage: { users: { total: state.servedGroups().length }, localPosts: 0, localComments: 0 },
+  }));
+
+  federation
+    .setFollowersDispatcher(FOLLOWERS_PATH, (_ctx, identifier, cursor, filter) => {
+      if (cursor == null) {
+        // The form sendActivity(…, "followers") reads: all of them at once.
+        let all = state.followers.all(identifier);
+        if (filter) all = all.filter((f) => new URL(f.id).origin === filter.origin);
+        return { items: all.map(recipientOf) };
+      }
+      const page = state.followers.page(
+        identifier,
+        cursor === 'start' ? null : cursor,
+        FOLLOWERS_PAGE,
+      );
+      return {
+        items: page.map(recipientOf),
+        nextCursor: page.length === FOLLOWERS_PAGE ? page[page.length - 1]!.id : null,
+      };
+    })
+    .setCounter((_ctx, identifier) => state.followers.count(identifier))
+    .setFirstCursor(() => 'start');
+
+  federation
+    .setOutboxDispatcher(OUTBOX_PATH, (ctx, identifier, cursor) => {
+      if (cursor == null) return null;
+      const group = state.groupOf(identifier);
+      if (!group) return { items: [] };
+      const items = port.history(group.groupId, { before: placeOf(cursor), limit: PAGE });
+      const activities: Activity[] = [];
+      for (const item of items) {
+        if (item.deleted || !isPost(item) || item.origin) continue;
+        const a = toApActivity(item, state.mapping(group));
+        if (a) activities.push(a);
+      }
+      void ctx;
+      const last = items[items.length - 1];
+      return {
+        items: activities,
+        nextCursor: items.length === PAGE && last ? `${last.blockId}.${last.position}` : null,
+      };
+    })
+    .setFirstCursor(() => 'newest');
+
+  // One URL per trx: its Note or Article, or the activity (Like, Delete, Update) it is.
+  federation.setObjectDispatcher(Note, POST_PATH, (_ctx, { id }) => {
+    const found = state.findItem(id);
+    if (!found || found.item.origin) return null;
+    const { item, group } = found;
+    const m = state.mapping(group);
+    const obj: ASObject | null = isPost(item) ? toApObject(item, m) : toApActivity(item, m);
+    return obj as Note | null;
+  });
+  federation.setObjectDispatcher(Create, CREATE_PATH, (_ctx, { id }) => {
+    const found = state.findItem(id);
+    if (!found || found.item.origin || !isPost(found.item)) return null;
+    const a = toApActivity(found.item, state.mapping(found.group));
+    return a instanceof Create ? a : null;
+  });
+  federation.setObjectDispatcher(Announce, ANNOUNCE_PATH, (_ctx, { identifier, id }) => {
+    const group = state.groupOf(identifier);
+    if (!group) return null;
+    const item = port.item(group.groupId, id);
+    if (!item || item.origin || !isPost(item)) return null;
+    return toAnnounce(item, state.mapping(group));
+  });
+
+  registerInbox(federation.setInboxListeners(INBOX_PATH, SHARED_INBOX_PATH), state);
+  return federation;
+}
+
+/** A deterministic id for an activity of ours derived from another id. */
+export function derivedId(base: URL, kind: string, from: string): URL {
+  const h = createHash('sha256').update(from).digest('hex').slice(0, 32);
+  return new URL(`${base.href}#${kind}-${h}`);
+}
+
+export { authorIdentifier };

@@ -1,0 +1,58 @@
+/**
+ * The ActivityPub bridge: a RUM group exposed on ActivityPub can be followed from Mastodon and
+ * its kin; its posts go out under their authors and are boosted by the group, and replies and
+ * likes come back into the chain. Built on Fedify, mounted on the gateway's fastify.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Bridge } from '../../src/gateway/gateway.ts';
+import type { BridgePort } from '../port.ts';
+import { mountFedify } from './adapter.ts';
+import { ApState, SIGNATURE_WINDOW_MS } from './federation.ts';
+import { fedifyJobHandler, JOB_KIND } from './mq.ts';
+import { Outbound } from './outbound.ts';
+
+/** The largest activity the inboxes take. */
+export const AP_BODY_LIMIT = 512 * 1024;
+
+export function activityPubBridge(): Bridge & { state(): ApState } {
+  let state: ApState | null = null;
+  let outbound: Outbound | null = null;
+  const need = (): ApState => {
+    if (!state) throw new Error('the ActivityPub bridge is not registered');
+    return state;
+  };
+  return {
+    name: 'activitypub',
+    state: need,
+    async register(app: FastifyInstance, port: BridgePort) {
+      const s = new ApState(port);
+      state = s;
+      // Registered before the gateway starts the queue; the federation is made on first use,
+      // once the public origin is known.
+      port.queue.handle(
+        JOB_KIND,
+        fedifyJobHandler({
+          privateJwk: (keyId) => s.privateJwk(keyId),
+          checkUrl: (url) => port.checkUrl(url),
+          process: (message) => s.federation.processQueuedTask(undefined, message as never),
+        }),
+      );
+      await mountFedify(app, {
+        fetch: (request, handlers) =>
+          s.federation.fetch(request, { contextData: undefined, ...handlers }),
+        origin: () => port.origin,
+        kv: s.kv,
+        signatureWindowMs: SIGNATURE_WINDOW_MS,
+        bodyLimit: AP_BODY_LIMIT,
+      });
+    },
+    start() {
+      outbound = new Outbound(need());
+      outbound.start();
+    },
+    async stop() {
+      await outbound?.stop();
+      outbound = null;
+    },
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * What the bridge sends: for each group served on ActivityPub, the committed stream (consumer
+ * `activitypub`, durable cursor; items that came from ActivityPub are not sent back), and for
+ * each item the author's activity (Create of a post, Like, Delete, Update) and, for the posts the
+ * group boosts (top-level ones by default), the group's Announce, both to the group's followers
+ * through their shared inboxes. Fedify puts the deliveries on the delivery queue; the item is
+ * acknowledged once they are queued, so a crash before that sends it again under the same
+ * activity ids (receivers dedupe by id).
+ */
+import type { CommittedItem, CommittedStream, ExposedGroup } from '../port.ts';
+import type { ApState } from './federation.ts';
+import { recipientOf } from './federation.ts';
+import { shouldAnnounce, toAnnounce, toApActivity } from './mapping.ts';
+import { authorIdentifier, groupIdentifier } from './urls.ts';
+
+const RETRY_MS = 2000;
+
+export class Outbound {
+  private readonly state: ApState;
+  private readonly streams = new Map<string, { stream: CommittedStream; done: Promise<void> }>();
+  private unsubscribe: (() => void) | null = null;
+  private stopped = false;
+
+  constructor(state: ApState) {
+    this.state = state;
+  }
+
+  start(): void {
+    this.stopped = false;
+    for (const g of this.state.servedGroups()) this.open(g);
+    this.unsubscribe = this.state.port.onExposureChange((groupId, now) => {
+      const served = this.state.served(now ?? undefined);
+      if (served) this.open(served);
+      else this.close(groupId);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    const running = [...this.streams.keys()].map((id) => this.close(id));
+    await Promise.all(running);
+  }
+
+  private open(group: ExposedGroup): void {
+    if (this.stopped || this.streams.has(group.groupId)) return;
+    let stream: CommittedStream;
+    try {
+      stream = this.state.port.stream({
+        consumer: 'activitypub',
+        groupId: group.groupId,
+        network: 'activitypub',
+        // On first exposure the outbox serves the history; the stream starts with what comes.
+        from: 'head',
+      });
+    } catch (err) {
+      this.state.log.warn({ err, groupId: group.groupId }, 'ap: cannot stream group');
+      return;
+    }
+    const entry = { stream, done: Promise.resolve() };
+    entry.done = this.run(group.groupId, stream);
+    this.streams.set(group.groupId, entry);
+  }
+
+  private async close(groupId: string): Promise<void> {
+    const entry = this.streams.get(groupId);
+    if (!entry) return;
+    this.streams.delete(groupId);
+    entry.stream.close();
+    await entry.done;
+  }
+
+  private async run(groupId: string, stream: CommittedStream): Promise<void> {
+    let closed = false;
+    const isOpen = () => !closed && this.streams.get(groupId)?.stream === stream;
+    while (!this.stopped) {
+      const items = await stream.next(100);
+      if (items.length === 0 || !isOpen()) {
+        closed = true;
+        return;
+      }
+      for (const item of items) {
+        for (;;) {
+          try {
+            await this.send(item);
+            break;
+          } catch (err) {
+            this.state.log.warn({ err, trx: item.trxId }, 'ap: sending failed; retrying');
+            await new Promise((r) => setTimeout(r, RETRY_MS));
+            if (!isOpen()) return;
+          }
+        }
+        if (!isOpen()) return;
+        stream.ack(item);
+      }
+    }
+  }
+
+  /** Sends one committed item to the followers of its group. */
+  async send(item: CommittedItem): Promise<void> {
+    const group = this.state.served(this.state.port.exposure(item.groupId));
+    if (!group || item.object === null) return;
+    const groupActor = groupIdentifier(group.handle);
+    const followers = this.state.followers.all(groupActor).map(recipientOf);
+    if (followers.length === 0) return;
+    const m = this.state.mapping(group);
+    const ctx = this.state.context();
+    const activity = item.deleted && item.type !== 'Delete' ? null : toApActivity(item, m);
+    if (activity) {
+      await ctx.sendActivity(
+        { identifier: authorIdentifier(item.senderPubkey) },
+        followers,
+        activity,
+        { preferSharedInbox: true },
+      );
+    }
+    if (!item.deleted && shouldAnnounce(item, group)) {
+      await ctx.sendActivity({ identifier: groupActor }, 'followers', toAnnounce(item, m), {
+        preferSharedInbox: true,
+      });
+    }
+  }
+}
