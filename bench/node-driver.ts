@@ -5,13 +5,16 @@
  * batches through RumNode.postContentBatch, answering {posted} when all are admitted.
  */
 import pino from 'pino';
+import { activityPubBridge } from '../bridges/activitypub/index.ts';
 import { startFullnode } from '../src/cli/fullnode.ts';
 import { loadConfig } from '../src/config/load.ts';
 
 const loaded = loadConfig(process.argv.slice(3), process.env);
 if (loaded.help) process.exit(2);
 const { config } = loaded;
-const running = await startFullnode(config, pino({ level: config.logLevel }));
+const running = await startFullnode(config, pino({ level: config.logLevel }), undefined, [
+  activityPubBridge(),
+]);
 process.stdout.write(
   `rum: API listening on ${running.url}\nrum: gateway listening on ${running.gateway.url}\n`,
 );

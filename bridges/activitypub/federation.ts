@@ -180,8 +180,38 @@ export class ApState {
     return null;
   }
 
+  /** What the mapping needs to render a group's items. */
   mapping(group: ExposedGroup): MappingContext {
-    return { urls: this.urls, group };
+    const urls = this.urls;
+    return {
+      urls,
+      handle: group.handle,
+      replyTarget: (trxId) => {
+        const item = this.port.item(group.groupId, trxId);
+        if (!item) return null;
+        if (item.origin?.network === 'activitypub') {
+          try {
+            return new URL(item.origin.externalId);
+          } catch {
+            return null;
+          }
+        }
+        return urls.post(trxId);
+      },
+    };
+  }
+
+  /** The trx a URL stands for in a group (our post URL, or a bridged ActivityPub id). */
+  resolveTrx(group: ExposedGroup, url: URL): string | null {
+    const trxId = this.urls.trxOf(url);
+    if (trxId) return this.port.item(group.groupId, trxId) ? trxId : null;
+    const origin = this.port.trxOfOrigin('activitypub', url.href);
+    return origin && origin.groupId === group.groupId ? origin.trxId : null;
+  }
+
+  /** The group's announce setting (app config `announce`: `top-level`, the default, or `all`). */
+  announceSetting(group: ExposedGroup): 'top-level' | 'all' {
+    return group.appConfig.announce === 'all' ? 'all' : 'top-level';
   }
 
   /** Whether a RUM key has posted in a served group (then it is a Person here). */

@@ -13,10 +13,11 @@
  * Everything is idempotent: port.submit is, on the activity or object id it is given. Private
  * and suspended groups take nothing.
  */
-import type { InboxListenerSetters } from '@fedify/fedify';
+import type { InboxContext, InboxListenerSetters } from '@fedify/fedify';
 import {
   Accept,
   Activity,
+  Announce,
   Article,
   Create,
   Delete,
@@ -31,7 +32,15 @@ import {
 import { BridgeRefusedError, type ExposedGroup } from '../port.ts';
 import type { ApState } from './federation.ts';
 import { derivedId } from './federation.ts';
-import { fromApDelete, fromApLike, fromApNote, fromApUpdate } from './mapping.ts';
+import {
+  type ApActorInfo,
+  fromApAnnounce,
+  fromApDelete,
+  fromApLike,
+  fromApNote,
+  fromApUndo,
+  fromApUpdate,
+} from './mapping.ts';
 import { groupIdentifier } from './urls.ts';
 
 /** A post of a served group, by our post URL or by the remote id it was bridged from. */
@@ -87,6 +96,26 @@ async function addressedGroups(state: ApState, obj: Note | Article): Promise<Exp
   return [...out.values()];
 }
 
+/** What is known of an activity's actor (fetched or cached), at least its id. */
+async function actorInfo(ctx: InboxContext<void>, activity: Activity): Promise<ApActorInfo> {
+  const id = activity.actorId!;
+  try {
+    const actor = await activity.getActor(ctx);
+    if (actor && isActor(actor) && actor.id?.href === id.href) {
+      const url = actor.url;
+      return {
+        id,
+        name: actor.name?.toString() ?? null,
+        preferredUsername: actor.preferredUsername?.toString() ?? null,
+        url: url instanceof URL ? url : (url?.href ?? null),
+      };
+    }
+  } catch {
+    // Only the id, then.
+  }
+  return { id };
+}
+
 function ours(state: ApState, id: URL | null | undefined): boolean {
   return !!id && id.origin === new URL(state.urls.origin).origin;
 }
@@ -134,17 +163,18 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
         }
         return;
       }
-      if (object instanceof Like && object.id) {
-        const like = state.port.trxOfOrigin('activitypub', object.id.href);
-        if (!like) return;
-        const group = state.served(state.port.exposure(like.groupId));
+      const kind = object instanceof Like ? 'Like' : object instanceof Announce ? 'Announce' : null;
+      if (kind && object.id) {
+        const done = state.port.trxOfOrigin('activitypub', object.id.href);
+        if (!done) return;
+        const group = state.served(state.port.exposure(done.groupId));
         if (!group) return;
         await submit(state, {
           groupId: group.groupId,
           network: 'activitypub',
           externalId: undo.id?.href ?? `${object.id.href}#undo`,
           author: undo.actorId.href,
-          object: fromApDelete(undo as unknown as Delete, like.trxId),
+          object: fromApUndo(done.trxId, kind, undo.id),
         });
       }
     })
@@ -168,19 +198,41 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
         network: 'activitypub',
         externalId: obj.id.href,
         author: create.actorId.href,
-        object: await fromApNote(obj),
+        object: await fromApNote(obj, await actorInfo(ctx, create), (u) =>
+          state.resolveTrx(group, u),
+        ),
       });
     })
-    .on(Like, async (_ctx, like) => {
+    .on(Like, async (ctx, like) => {
       if (!like.id || !like.actorId) return;
       const target = targetOf(state, like.objectId);
       if (!target) return;
+      const object = fromApLike(like, await actorInfo(ctx, like), (u) =>
+        state.resolveTrx(target.group, u),
+      );
+      if (!object) return;
       await submit(state, {
         groupId: target.group.groupId,
         network: 'activitypub',
         externalId: like.id.href,
         author: like.actorId.href,
-        object: fromApLike(like, target.trxId),
+        object,
+      });
+    })
+    .on(Announce, async (ctx, announce) => {
+      if (!announce.id || !announce.actorId || ours(state, announce.id)) return;
+      const target = targetOf(state, announce.objectId);
+      if (!target) return;
+      const object = fromApAnnounce(announce, await actorInfo(ctx, announce), (u) =>
+        state.resolveTrx(target.group, u),
+      );
+      if (!object) return;
+      await submit(state, {
+        groupId: target.group.groupId,
+        network: 'activitypub',
+        externalId: announce.id.href,
+        author: announce.actorId.href,
+        object,
       });
     })
     .on(Delete, async (_ctx, del) => {
@@ -197,7 +249,7 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
         network: 'activitypub',
         externalId: del.id?.href ?? `${del.objectId.href}#delete`,
         author: del.actorId.href,
-        object: fromApDelete(del, origin.trxId),
+        object: fromApDelete(origin.trxId, del.id),
       });
     })
     .on(Update, async (ctx, update) => {
@@ -216,7 +268,12 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
         network: 'activitypub',
         externalId: update.id?.href ?? `${obj.id.href}#update-${version}`,
         author: update.actorId.href,
-        object: await fromApUpdate(update, obj, origin.trxId),
+        object: await fromApUpdate(
+          obj,
+          await actorInfo(ctx, update),
+          (u) => state.resolveTrx(group, u),
+          origin.trxId,
+        ),
       });
     })
     .onError((_ctx, error) => {

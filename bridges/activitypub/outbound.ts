@@ -115,8 +115,11 @@ export class Outbound {
         { preferSharedInbox: true },
       );
     }
-    if (!item.deleted && shouldAnnounce(item, group)) {
-      await ctx.sendActivity({ identifier: groupActor }, 'followers', toAnnounce(item, m), {
+    const announce =
+      shouldAnnounce(item, this.state.announceSetting(group), group.encryption === 'public') &&
+      toAnnounce(item, m);
+    if (announce) {
+      await ctx.sendActivity({ identifier: groupActor }, 'followers', announce, {
         preferSharedInbox: true,
       });
     }
