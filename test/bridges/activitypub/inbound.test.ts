@@ -17,7 +17,11 @@ let groupId: string;
 let groupActor: string;
 
 /** Waits until check() answers something truthy (bounded). */
-async function until<T>(check: () => T | Promise<T>, what: string, ms = 15_000): Promise<T> {
+async function until<T>(
+  check: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  ms = 15_000,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await check();
