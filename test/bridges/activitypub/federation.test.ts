@@ -10,6 +10,8 @@ import { type Gateway, startGateway } from '../../../src/gateway/gateway.ts';
 import type { RumNode } from '../../../src/node.ts';
 import { openTempNode } from '../../helpers/temp-node.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: ActivityPub documents are free-form JSON
+type Json = Record<string, any>;
 const AP = 'application/activity+json';
 let node: RumNode;
 let gateway: Gateway;
@@ -20,7 +22,7 @@ const posted: string[] = [];
 async function getJson(url: string | URL, accept = AP) {
   const res = await fetch(url, { headers: { accept } });
   assert.equal(res.status, 200, `${url}: ${res.status} ${await res.clone().text()}`);
-  return (await res.json()) as Record<string, any>;
+  return (await res.json()) as Json;
 }
 
 before(async () => {
@@ -52,7 +54,7 @@ describe('actors', () => {
       'application/jrd+json',
     );
     assert.equal(jrd.subject, `acct:ourforum@${host}`);
-    const self = jrd.links.find((l: any) => l.rel === 'self');
+    const self = jrd.links.find((l: Json) => l.rel === 'self');
     assert.equal(self.href, `${gateway.origin}/ap/actors/g.ourforum`);
     const actor = await getJson(self.href);
     assert.equal(actor.type, 'Group');
@@ -60,7 +62,7 @@ describe('actors', () => {
       `${gateway.origin}/.well-known/webfinger?resource=${encodeURIComponent(`acct:${actor.preferredUsername}@${new URL(actor.id).host}`)}`,
       'application/jrd+json',
     );
-    assert.equal(back.links.find((l: any) => l.rel === 'self').href, actor.id);
+    assert.equal(back.links.find((l: Json) => l.rel === 'self').href, actor.id);
     const missing = await fetch(
       `${gateway.origin}/.well-known/webfinger?resource=${encodeURIComponent(`acct:nobody@${host}`)}`,
     );
@@ -98,7 +100,7 @@ describe('actors', () => {
       `${gateway.origin}/.well-known/webfinger?resource=${encodeURIComponent(`acct:${p.preferredUsername}@${host}`)}`,
       'application/jrd+json',
     );
-    assert.equal(jrd.links.find((l: any) => l.rel === 'self').href, id);
+    assert.equal(jrd.links.find((l: Json) => l.rel === 'self').href, id);
     const other = `u_02${'ab'.repeat(32)}`;
     const res = await fetch(`${gateway.origin}/ap/actors/${other}`, { headers: { accept: AP } });
     assert.equal(res.status, 404);
@@ -134,7 +136,7 @@ describe('collections and posts', () => {
     const box = await getJson(`${gateway.origin}/ap/actors/g.ourforum/outbox`);
     assert.equal(box.type, 'OrderedCollection');
     const page = await getJson(box.first);
-    const items = page.orderedItems as any[];
+    const items = page.orderedItems as Json[] & [Json, Json];
     assert.equal(items.length, 2);
     assert.equal(items[0].type, 'Create');
     assert.equal(items[0].object.id, `${gateway.origin}/ap/posts/${posted[1]}`);
@@ -143,8 +145,8 @@ describe('collections and posts', () => {
       const ts = BigInt(node.store.getContent(groupId, trx)!.timestamp);
       const ms = Number(ts / 1_000_000n);
       assert.ok(
-        Math.abs(Date.parse(items[i].object.published) - ms) < 1000,
-        items[i].object.published,
+        Math.abs(Date.parse(items[i]!.object.published) - ms) < 1000,
+        items[i]!.object.published,
       );
     }
   });
