@@ -143,6 +143,34 @@ describe('a Mastodon-like peer and a group', () => {
     await until(() => payloads().find((p) => p.trxId === replyTrx)?.deleted, 'the reply deleted');
   });
 
+  it('a replayed signed POST is refused with 401 and posts nothing', async () => {
+    const note = `${gateway.origin}/ap/posts/${postId}`;
+    const activity = {
+      '@context': 'https://www.w3.org/ns/activitystreams',
+      id: `${peer.actorId}/statuses/replayed/activity`,
+      type: 'Create',
+      actor: peer.actorId,
+      object: {
+        id: `${peer.actorId}/statuses/replayed`,
+        type: 'Note',
+        attributedTo: peer.actorId,
+        content: '<p>replayed once</p>',
+        inReplyTo: note,
+        to: ['https://www.w3.org/ns/activitystreams#Public'],
+      },
+    };
+    const inbox = `${gateway.origin}/ap/inbox`;
+    const body = JSON.stringify(activity);
+    const headers = peer.signedHeaders('POST', inbox, body, {}) as Record<string, string>;
+    assert.equal(await peer.postRaw(inbox, body, headers), 202);
+    assert.equal(await peer.postRaw(inbox, body, headers), 401);
+    await produce();
+    const copies = payloads().filter((p) =>
+      JSON.stringify(p.object ?? {}).includes('replayed once'),
+    );
+    assert.equal(copies.length, 1);
+  });
+
   it('Undo(Follow) removes the follower', async () => {
     await peer.unfollow(groupActor);
     const followers = (await peer.fetch(`${groupActor}/followers`)) as { totalItems: number };
