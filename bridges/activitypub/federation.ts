@@ -434,6 +434,21 @@ export function buildFederation(state: ApState): Federation<void> {
     return toAnnounce(item, state.mapping(group));
   });
 
+  // A personal inbox that is gone (404/410) drops that follower; a shared inbox that is gone
+  // does not drop the whole instance (its other actors may still be there).
+  federation.setOutboxPermanentFailureHandler((_ctx, { inbox, actorIds }) => {
+    for (const group of state.servedGroups()) {
+      const identifier = groupIdentifier(group.handle);
+      for (const actor of actorIds) {
+        const f = state.followers.get(identifier, actor.href);
+        if (f && f.inbox === inbox.href) {
+          state.followers.remove(identifier, actor.href);
+          state.log.info({ follower: actor.href, group: group.handle }, 'ap: follower gone');
+        }
+      }
+    }
+  });
+
   registerInbox(federation.setInboxListeners(INBOX_PATH, SHARED_INBOX_PATH), state);
   return federation;
 }
