@@ -46,15 +46,19 @@ export async function startGateway(node: RumNode, bridges: Bridge[] = []): Promi
   const exposures = new Exposures(node, store);
   const guard = new AddressGuard({ allowPrivate: config.allowPrivateAddress });
   const queue = await createDeliveryQueue(config, node.store.db, log);
-  queue.handle(
-    'http',
-    httpDeliveryHandler({
-      timeoutMs: config.limits.deliveryTimeoutMs,
-      guard: (url: string) => guard.check(url),
-      // The address is judged again when connecting: a name cannot rebind to a private one.
-      lookup: guardedLookup(guard),
-    }),
-  );
+  // With BullMQ and --rundeliveries false, plain http deliveries are left to `rum worker`
+  // processes; the bridges' own kinds (ActivityPub needs the node's keys) still run here.
+  const runsHttp = queue.backend === 'embedded' || config.runDeliveries;
+  if (runsHttp)
+    queue.handle(
+      'http',
+      httpDeliveryHandler({
+        timeoutMs: config.limits.deliveryTimeoutMs,
+        guard: (url: string) => guard.check(url),
+        // The address is judged again when connecting: a name cannot rebind to a private one.
+        lookup: guardedLookup(guard),
+      }),
+    );
   const watch = new DeliveryWatch(queue, node.metrics.registry, log);
   const origin = { value: config.origin?.replace(/\/+$/, '') ?? '' };
   // When --origin is not set, the origin is the bound URL, known once the listener is bound
@@ -79,8 +83,7 @@ export async function startGateway(node: RumNode, bridges: Bridge[] = []): Promi
     await app.listen({ host: config.gatewayHost, port: config.gatewayPort });
     url = boundUrl(app, config.gatewayHost, config.gatewayPort);
     origin.value ||= url;
-    // With BullMQ the node may leave every delivery to `rum worker` processes.
-    if (queue.backend === 'embedded' || config.runDeliveries) await queue.start();
+    await queue.start();
     for (const b of bridges) await b.start?.();
   } catch (err) {
     await app.close();

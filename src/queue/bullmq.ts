@@ -751,6 +751,12 @@ export class BullQueue implements DeliveryQueue {
     this.succeeded.delete(id);
     this.failures.delete(id);
     const leases = this.leases!;
+    if (!this.handlers.has(job.name)) {
+      // A kind this process cannot run (an ActivityPub delivery needs the node's keys; a
+      // `rum worker` runs only http): back to the queue for a process that can, no attempt spent.
+      await job.moveToDelayed(Date.now() + 500 + Math.round(Math.random() * 1000), token);
+      throw new DelayedError();
+    }
     if (!(await leases.acquire(data.destination, id, data.rank ?? 0))) {
       // Refused by the destination's limit: no attempt spent. Waits for a wake-up from the job
       // that frees a slot, or this growing fallback, whichever comes first.

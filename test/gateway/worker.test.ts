@@ -1,6 +1,6 @@
-// A node on BullMQ that only queues (--rundeliveries false) and a real `rum worker` process on
-// the same Redis and queue name: the worker delivers every job, signed; the node's admin API
-// shows the BullMQ backend. Redis is the shared 127.0.0.1:6379 (or REDIS_URL), with a queue name
+// A node on BullMQ that leaves http deliveries to workers (--rundeliveries false) and a real
+// `rum worker` process on the same Redis and queue name: the worker delivers every http job,
+// signed, and leaves the kinds only the node can run (ActivityPub's) to the node. Redis is the shared 127.0.0.1:6379 (or REDIS_URL), with a queue name
 // of this run; without Redis the test is skipped, except under CI=true, where it must run.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -117,7 +117,7 @@ describe(
       await dropKeys(`rum:${queueName}:*`);
     });
 
-    it('delivers 200 queued jobs, each once, signed, and stops on SIGTERM', async () => {
+    it('delivers 200 queued jobs, each once, signed', async () => {
       const info = await api(apiUrl, 'GET', '/api/v1/bridges/deliveries?status=pending');
       assert.equal(info.json.backend, 'bullmq');
       for (let i = 0; i < 200; i++) {
@@ -138,6 +138,19 @@ describe(
       assert.equal(Math.max(...received.values()), 1, 'each delivered once');
       const done = await api(apiUrl, 'GET', '/api/v1/bridges/deliveries?status=done&limit=1000');
       assert.equal(done.json.deliveries.length, 200);
+    });
+
+    it('leaves a kind the worker cannot run to the node, with no attempt spent; stops on SIGTERM', async () => {
+      const ran = new Set<string>();
+      gateway.queue.handle('nodeonly', async (job) => {
+        ran.add(job.key);
+      });
+      for (let i = 0; i < 20; i++) {
+        const job = { key: `own-${i}`, kind: 'nodeonly', destination: 'local', payload: i };
+        await gateway.queue.enqueue(job);
+      }
+      await waitFor(async () => ran.size === 20, 'the node runs its own kind', 300);
+      assert.equal((await gateway.queue.counts()).failed, 0);
       worker.kill('SIGTERM');
       const code = await new Promise((r) => worker.once('exit', (c) => r(c)));
       assert.equal(code, 0, workerErr);
