@@ -149,6 +149,11 @@ export interface BridgePort {
     groupId: string,
     options: { before?: Pick<CommittedItem, 'blockId' | 'position'>; limit: number },
   ): CommittedItem[];
+  /**
+   * Committed items that answer a trx (their `inReplyTo` is it: replies, and likes of it), oldest
+   * first, at most `limit` (up to 1000).
+   */
+  replies(groupId: string, trxId: string, limit: number): CommittedItem[];
   /** Whether a RUM key has posted in a group. */
   hasAuthor(groupId: string, pubkey: string): boolean;
   /** The trx an outside item became (network, its id there), if it was submitted. */

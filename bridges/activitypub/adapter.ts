@@ -31,6 +31,8 @@ export interface AdapterOptions {
   kv: BridgeKv;
   signatureWindowMs: number;
   bodyLimit: number;
+  /** What a browser (no ActivityPub in its Accept) gets instead of a 406; null: the 406. */
+  browserPage?: (request: Request) => Response | null;
 }
 
 export interface FetchHandlers {
@@ -83,7 +85,9 @@ export async function mountFedify(app: FastifyInstance, o: AdapterOptions): Prom
             .send('This signature was used before (replay).');
         }
       }
-      const res = await o.fetch(toWebRequest(req, o.origin()), { onNotAcceptable: notAcceptable });
+      const res = await o.fetch(toWebRequest(req, o.origin()), {
+        onNotAcceptable: (r) => o.browserPage?.(r) ?? notAcceptable(),
+      });
       return reply.send(res);
     };
     for (const url of FEDIFY_ROUTES) {

@@ -10,6 +10,7 @@ import { mountFedify } from './adapter.ts';
 import { ApState, SIGNATURE_WINDOW_MS } from './federation.ts';
 import { fedifyJobHandler, JOB_KIND } from './mq.ts';
 import { Outbound } from './outbound.ts';
+import { Pages } from './pages.ts';
 
 /** The largest activity the inboxes take. */
 export const AP_BODY_LIMIT = 512 * 1024;
@@ -17,6 +18,7 @@ export const AP_BODY_LIMIT = 512 * 1024;
 export function activityPubBridge(): Bridge & { state(): ApState } {
   let state: ApState | null = null;
   let outbound: Outbound | null = null;
+  let unwatch: (() => void) | null = null;
   const need = (): ApState => {
     if (!state) throw new Error('the ActivityPub bridge is not registered');
     return state;
@@ -37,6 +39,10 @@ export function activityPubBridge(): Bridge & { state(): ApState } {
           process: (message) => s.federation.processQueuedTask(undefined, message as never),
         }),
       );
+      // Pages for people (/@handle, /p/trx), and the delivery outcomes a post's page shows.
+      const pages = new Pages(s);
+      pages.mount(app);
+      unwatch = pages.deliveries.watch(port.queue);
       await mountFedify(app, {
         fetch: (request, handlers) =>
           s.federation.fetch(request, { contextData: undefined, ...handlers }),
@@ -44,6 +50,7 @@ export function activityPubBridge(): Bridge & { state(): ApState } {
         kv: s.kv,
         signatureWindowMs: SIGNATURE_WINDOW_MS,
         bodyLimit: AP_BODY_LIMIT,
+        browserPage: (request) => pages.notAcceptable(request),
       });
     },
     start() {
@@ -53,6 +60,8 @@ export function activityPubBridge(): Bridge & { state(): ApState } {
     async stop() {
       await outbound?.stop();
       outbound = null;
+      unwatch?.();
+      unwatch = null;
     },
   };
 }

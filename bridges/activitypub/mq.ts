@@ -57,6 +57,19 @@ export interface QueueHooks {
   process(message: unknown): Promise<void>;
 }
 
+/** One outbox delivery put on the queue: the activity, the inbox, Fedify's attempt number. */
+export type OutboxQueued = (activityId: string, inbox: string, attempt: number) => void;
+
+const queuedObservers = new WeakMap<DeliveryQueue, Set<OutboxQueued>>();
+
+/** Tells `fn` of each outbox delivery newly added to this queue; answers the unsubscribe. */
+export function onOutboxQueued(queue: DeliveryQueue, fn: OutboxQueued): () => void {
+  const set = queuedObservers.get(queue) ?? new Set<OutboxQueued>();
+  queuedObservers.set(queue, set);
+  set.add(fn);
+  return () => set.delete(fn);
+}
+
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
@@ -97,7 +110,14 @@ export class DeliveryMessageQueue implements MessageQueue {
   }
 
   async enqueue(message: FedifyMessage, options?: MessageQueueEnqueueOptions): Promise<void> {
-    await this.queue.enqueue(jobOf(message, options));
+    const { added } = await this.queue.enqueue(jobOf(message, options));
+    if (added) this.queued(message);
+  }
+
+  private queued(m: FedifyMessage): void {
+    if (m.type !== 'outbox' || !m.inbox || !m.activityId) return;
+    for (const fn of queuedObservers.get(this.queue) ?? [])
+      fn(m.activityId, m.inbox, m.attempt ?? 0);
   }
 
   /**
@@ -108,7 +128,12 @@ export class DeliveryMessageQueue implements MessageQueue {
     messages: readonly FedifyMessage[],
     options?: MessageQueueEnqueueOptions,
   ): Promise<void> {
-    await Promise.all(messages.map((m) => this.queue.enqueue(jobOf(m, options))));
+    await Promise.all(
+      messages.map(async (m) => {
+        const { added } = await this.queue.enqueue(jobOf(m, options));
+        if (added) this.queued(m);
+      }),
+    );
   }
 
   /**

@@ -179,6 +179,11 @@ export class NodeBridgePort implements BridgePort {
     return this.c.store.contentBefore(groupId, before, limit).map((r) => this.toItem(r));
   }
 
+  replies(groupId: string, trxId: string, limit: number): CommittedItem[] {
+    const n = Math.max(1, Math.min(limit, 1000));
+    return this.c.store.contentReplyingTo(groupId, trxId, n).map((r) => this.toItem(r));
+  }
+
   hasAuthor(groupId: string, pubkey: string): boolean {
     return this.c.store.hasSender(groupId, pubkey);
   }

@@ -156,6 +156,20 @@ export class BridgeStore {
       .all();
   }
 
+  /**
+   * Content items of a group whose in_reply_to is a trx (replies, likes), in chain order. Read
+   * through the group's rows (there is no index on in_reply_to): for a page, not a hot path.
+   */
+  contentReplyingTo(groupId: string, trxId: string, limit: number): StreamRow[] {
+    return this.db
+      .select()
+      .from(contents)
+      .where(and(eq(contents.groupId, groupId), eq(contents.inReplyTo, trxId)))
+      .orderBy(asc(contents.blockId), asc(contents.position))
+      .limit(limit)
+      .all();
+  }
+
   /** Whether a key has a content item in a group. */
   hasSender(groupId: string, senderPubkey: string): boolean {
     return (
