@@ -548,6 +548,18 @@ describe('in headless Chromium', () => {
     await browser?.close();
   });
 
+  it('the check itself sees a script error and a console error', { skip }, async () => {
+    const shown = await browser.load(
+      `data:text/html,${encodeURIComponent("<script>console.error('seen'); throw new Error('boom')</script>")}`,
+    );
+    assert.equal(shown.scripts, 1);
+    assert.ok(
+      shown.problems.some((p) => p.includes('boom')),
+      JSON.stringify(shown.problems),
+    );
+    assert.ok(shown.problems.some((p) => p.includes('seen')));
+  });
+
   it(
     'renders the group page: its name and posts, with no script and no error',
     { skip },
