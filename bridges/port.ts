@@ -197,6 +197,7 @@ export {
   type DeliveryJob,
   type DeliveryQueue,
   type EnqueueInput,
+  type JobStatus,
   PermanentDeliveryError,
   RetryAfterError,
 } from '../src/queue/types.ts';

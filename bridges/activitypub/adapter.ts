@@ -33,6 +33,8 @@ export interface AdapterOptions {
   bodyLimit: number;
   /** What a browser (no ActivityPub in its Accept) gets instead of a 406; null: the 406. */
   browserPage?: (request: Request) => Response | null;
+  /** Why an inbox POST is refused with 403 before Fedify (a block), or null to let it in. */
+  refusePost?: (headers: FastifyRequest['headers'], body: unknown) => string | null;
 }
 
 export interface FetchHandlers {
@@ -77,6 +79,8 @@ export async function mountFedify(app: FastifyInstance, o: AdapterOptions): Prom
     );
     const handler = async (req: FastifyRequest, reply: FastifyReply) => {
       if (req.method === 'POST') {
+        const refused = o.refusePost?.(req.headers, req.body);
+        if (refused) return reply.code(403).type('text/plain').send(refused);
         const key = signatureKey(req.headers);
         if (key && !o.kv.cas(key, undefined, Date.now(), o.signatureWindowMs)) {
           return reply

@@ -20,6 +20,7 @@ import {
   type Recipient,
 } from '@fedify/vocab';
 import type { BridgeKv, BridgePort, CommittedItem, ExposedGroup } from '../port.ts';
+import { Blocks } from './blocks.ts';
 import { registerInbox } from './inbound.ts';
 import { ActorKeys } from './keys.ts';
 import { PortKvStore } from './kv.ts';
@@ -123,6 +124,7 @@ export class ApState {
   readonly kv: BridgeKv;
   readonly keys: ActorKeys;
   readonly followers: Followers;
+  readonly blocks: Blocks;
   /** The public origin is known once the gateway is bound: read it when first needed. */
   private urlsCache: ApUrls | null = null;
   private fed: Federation<void> | null = null;
@@ -133,6 +135,7 @@ export class ApState {
     this.kv = port.kv('activitypub');
     this.keys = new ActorKeys(port.secrets('activitypub'));
     this.followers = new Followers(this.kv);
+    this.blocks = new Blocks(this.kv);
   }
 
   get urls(): ApUrls {
@@ -373,7 +376,8 @@ export function buildFederation(state: ApState): Federation<void> {
     .setFollowersDispatcher(FOLLOWERS_PATH, (_ctx, identifier, cursor, filter) => {
       if (cursor == null) {
         // The form sendActivity(…, "followers") reads: all of them at once.
-        let all = state.followers.all(identifier);
+        // Blocked followers are removed when blocked; one left behind still gets nothing.
+        let all = state.followers.all(identifier).filter((f) => !state.blocks.blocks(f.id));
         if (filter) all = all.filter((f) => new URL(f.id).origin === filter.origin);
         return { items: all.map(recipientOf) };
       }
@@ -436,7 +440,8 @@ export function buildFederation(state: ApState): Federation<void> {
 
   // A personal inbox that is gone (404/410) drops that follower; a shared inbox that is gone
   // does not drop the whole instance (its other actors may still be there).
-  federation.setOutboxPermanentFailureHandler((_ctx, { inbox, actorIds }) => {
+  federation.setOutboxPermanentFailureHandler((_ctx, { inbox, actorIds, statusCode }) => {
+    recordGone(state.kv, inbox.href, statusCode);
     for (const group of state.servedGroups()) {
       const identifier = groupIdentifier(group.handle);
       for (const actor of actorIds) {
@@ -451,6 +456,34 @@ export function buildFederation(state: ApState): Federation<void> {
 
   registerInbox(federation.setInboxListeners(INBOX_PATH, SHARED_INBOX_PATH), state);
   return federation;
+}
+
+/** A permanent delivery failure (404/410) per destination host, for the operator's view. */
+export interface GoneRecord {
+  inbox: string;
+  status: number | null;
+  at: number;
+}
+
+const GONE = 'gone:';
+const GONE_TTL_MS = 7 * 24 * 3600_000;
+
+function recordGone(kv: BridgeKv, inbox: string, status: number | undefined): void {
+  try {
+    const rec: GoneRecord = { inbox, status: status ?? null, at: Date.now() };
+    kv.set(GONE + new URL(inbox).host, rec, GONE_TTL_MS);
+  } catch {
+    // An inbox that is not a URL has no host to file it under.
+  }
+}
+
+/** The last permanent failure of each destination host (within a week). */
+export function goneByHost(kv: BridgeKv): Map<string, GoneRecord> {
+  const out = new Map<string, GoneRecord>();
+  for (const r of kv.list(GONE, { limit: 10_000 })) {
+    out.set(r.key.slice(GONE.length), r.value as GoneRecord);
+  }
+  return out;
 }
 
 /** A deterministic id for an activity of ours derived from another id. */

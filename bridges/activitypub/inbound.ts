@@ -12,11 +12,27 @@
  *
  * Everything is idempotent: port.submit is, on the activity or object id it is given. Private
  * and suspended groups take nothing.
+ *
+ * - A blocked actor or instance is refused (403) before Fedify; a `Follow` from one gets through
+ *   to be answered with a `Reject`, and a listener drops anything else that names a blocked actor.
+ * - A `Delete` of an object that is not bridged (yet) is held for a day (the object id in the
+ *   kv): its `Create`, when it comes later, is dropped.
+ * - An object whose id is on this gateway is never posted again (it came from here).
+ * - One activity addressed to several local actors takes effect once for each of them
+ *   (Fedify 2's per-inbox idempotency: the same activity delivered to two of our personal inboxes
+ *   runs the listener twice, once per recipient). What "each" means differs by type: a `Follow`,
+ *   `Like` or `Announce` names one object, so it takes effect once, on that object; a top-level
+ *   `Create` becomes one post in each served group it addresses, mentions or was delivered to
+ *   (the first keeps the object id as its origin, the others `<id>#in-<group id>`, so a retry
+ *   or a second delivery finds each again and its `Delete`/`Update` reaches all of them); a reply
+ *   goes only to the group of the post it answers (a thread lives on one chain); addressing an
+ *   author (a `Person` here) adds nothing: the author reads the post in its group.
  */
 import type { InboxContext, InboxListenerSetters } from '@fedify/fedify';
 import {
   Accept,
   Activity,
+  Reject,
   Announce,
   Article,
   Create,
@@ -29,7 +45,7 @@ import {
   Undo,
   Update,
 } from '@fedify/vocab';
-import { BridgeRefusedError, type ExposedGroup } from '../port.ts';
+import { BridgeRefusedError, type ExposedGroup, type SubmitInput } from '../port.ts';
 import type { ApState } from './federation.ts';
 import { derivedId } from './federation.ts';
 import {
@@ -42,6 +58,27 @@ import {
   fromApUpdate,
 } from './mapping.ts';
 import { groupIdentifier } from './urls.ts';
+
+/** How long a Delete of an object not seen yet is remembered (its Create is dropped). */
+export const HELD_DELETE_TTL_MS = 24 * 3600_000;
+const HELD_DELETE = 'deleted-before-create:';
+
+/** The origin id of the copy of a remote object posted into a second (third…) group. */
+export function copyId(objectId: string, groupId: string): string {
+  return `${objectId}#in-${groupId}`;
+}
+
+/** Every trx a remote object became: in its first group, and its copies in other groups. */
+export function originsOf(state: ApState, objectId: string): { groupId: string; trxId: string }[] {
+  const out: { groupId: string; trxId: string }[] = [];
+  const first = state.port.trxOfOrigin('activitypub', objectId);
+  if (first) out.push(first);
+  for (const g of state.servedGroups()) {
+    const copy = state.port.trxOfOrigin('activitypub', copyId(objectId, g.groupId));
+    if (copy) out.push(copy);
+  }
+  return out;
+}
 
 /** A post of a served group, by our post URL or by the remote id it was bridged from. */
 function targetOf(state: ApState, id: URL | string | null | undefined) {
@@ -59,16 +96,43 @@ function targetOf(state: ApState, id: URL | string | null | undefined) {
 }
 
 /** Submits, and logs a refusal instead of failing the delivery (a retry would be refused too). */
-async function submit(
-  state: ApState,
-  input: Parameters<ApState['port']['submit']>[0],
-): Promise<void> {
+async function submit(state: ApState, input: SubmitInput): Promise<void> {
   try {
     const r = await state.port.submit(input);
     state.log.debug({ trx: r.trxId, externalId: input.externalId, dup: r.duplicate }, 'ap inbound');
   } catch (err) {
     if (err instanceof BridgeRefusedError) {
       state.log.info({ externalId: input.externalId, reason: err.message }, 'ap inbound refused');
+      return;
+    }
+    throw err;
+  }
+}
+
+/**
+ * Posts a remote object into one group: under its own id when that is free or already this
+ * group's, else (it is in another group) as this group's copy.
+ */
+async function submitPost(state: ApState, input: SubmitInput): Promise<void> {
+  const id = input.externalId;
+  const first = state.port.trxOfOrigin('activitypub', id);
+  if (first && first.groupId !== input.groupId) {
+    await submit(state, { ...input, externalId: copyId(id, input.groupId) });
+    return;
+  }
+  try {
+    await state.port.submit(input);
+  } catch (err) {
+    // Two deliveries at once, for two groups: the other took the object's own id.
+    if (err instanceof BridgeRefusedError && err.status === 409) {
+      const now = state.port.trxOfOrigin('activitypub', id);
+      if (now && now.groupId !== input.groupId) {
+        await submit(state, { ...input, externalId: copyId(id, input.groupId) });
+        return;
+      }
+    }
+    if (err instanceof BridgeRefusedError) {
+      state.log.info({ externalId: id, reason: err.message }, 'ap inbound refused');
       return;
     }
     throw err;
@@ -134,6 +198,15 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
         return;
       }
       const identifier = groupIdentifier(group.handle);
+      if (state.blocks.blocks(follower.id)) {
+        const actor = ctx.getActorUri(identifier);
+        await ctx.sendActivity(
+          { identifier },
+          follower,
+          new Reject({ id: derivedId(actor, 'reject', follow.id.href), actor, object: follow }),
+        );
+        return;
+      }
       state.followers.add(identifier, {
         id: follower.id.href,
         inbox: follower.inboxId.href,
@@ -180,28 +253,36 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
     })
     .on(Create, async (ctx, create) => {
       if (!create.actorId) return;
+      // What came from this gateway is not posted again (not even fetched: it is ours).
+      if (ours(state, create.objectId)) return;
       const obj = await create.getObject(ctx);
       if (!(obj instanceof Note || obj instanceof Article) || !obj.id) return;
       // What came from this gateway is not posted again; the author must be the sender.
       if (ours(state, obj.id)) return;
       if (obj.attributionId && obj.attributionId.href !== create.actorId.href) return;
+      if (state.blocks.blocks(create.actorId)) return;
+      // Its Delete came first: the Create is dropped.
+      if (state.kv.get<string>(HELD_DELETE + obj.id.href) === create.actorId.href) {
+        state.log.info({ object: obj.id.href }, 'ap: Create of an object deleted before; dropped');
+        return;
+      }
       const reply = targetOf(state, obj.replyTargetId);
       const groups = reply ? [reply.group] : await addressedGroups(state, obj);
       const recipient = ctx.recipient && state.groupOf(ctx.recipient);
       if (!reply && recipient && !groups.some((g) => g.groupId === recipient.groupId)) {
         groups.push(recipient);
       }
-      const group = groups[0];
-      if (!group) return;
-      await submit(state, {
-        groupId: group.groupId,
-        network: 'activitypub',
-        externalId: obj.id.href,
-        author: create.actorId.href,
-        object: await fromApNote(obj, await actorInfo(ctx, create), (u) =>
-          state.resolveTrx(group, u),
-        ),
-      });
+      if (groups.length === 0) return;
+      const info = await actorInfo(ctx, create);
+      for (const group of groups) {
+        await submitPost(state, {
+          groupId: group.groupId,
+          network: 'activitypub',
+          externalId: obj.id.href,
+          author: create.actorId.href,
+          object: await fromApNote(obj, info, (u) => state.resolveTrx(group, u)),
+        });
+      }
     })
     .on(Like, async (ctx, like) => {
       if (!like.id || !like.actorId) return;
@@ -237,44 +318,57 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
     })
     .on(Delete, async (_ctx, del) => {
       if (!del.actorId || !del.objectId) return;
-      const origin = state.port.trxOfOrigin('activitypub', del.objectId.href);
-      if (!origin) return;
-      // Only the actor's own bridged object: the key that posted it must be the actor's.
-      const sender = state.port.item(origin.groupId, origin.trxId)?.senderPubkey;
-      if (!sender || sender !== state.port.authorKey('activitypub', del.actorId.href)) return;
-      const group = state.served(state.port.exposure(origin.groupId));
-      if (!group) return;
-      await submit(state, {
-        groupId: group.groupId,
-        network: 'activitypub',
-        externalId: del.id?.href ?? `${del.objectId.href}#delete`,
-        author: del.actorId.href,
-        object: fromApDelete(origin.trxId, del.id),
-      });
+      const origins = originsOf(state, del.objectId.href);
+      if (origins.length === 0) {
+        // Not seen (yet): held, so that a Create that comes later is dropped. Only an object of
+        // the actor's own server can be the actor's.
+        if (del.objectId.origin === del.actorId.origin && !ours(state, del.objectId)) {
+          state.kv.set(HELD_DELETE + del.objectId.href, del.actorId.href, HELD_DELETE_TTL_MS);
+        }
+        return;
+      }
+      const externalId = del.id?.href ?? `${del.objectId.href}#delete`;
+      for (const [i, origin] of origins.entries()) {
+        // Only the actor's own bridged object: the key that posted it must be the actor's.
+        const sender = state.port.item(origin.groupId, origin.trxId)?.senderPubkey;
+        if (!sender || sender !== state.port.authorKey('activitypub', del.actorId.href)) continue;
+        const group = state.served(state.port.exposure(origin.groupId));
+        if (!group) continue;
+        await submit(state, {
+          groupId: group.groupId,
+          network: 'activitypub',
+          externalId: i === 0 ? externalId : copyId(externalId, group.groupId),
+          author: del.actorId.href,
+          object: fromApDelete(origin.trxId, del.id),
+        });
+      }
     })
     .on(Update, async (ctx, update) => {
       if (!update.actorId || !update.objectId) return;
       const obj = await update.getObject(ctx);
       if (!(obj instanceof Note || obj instanceof Article) || !obj.id) return;
-      const origin = state.port.trxOfOrigin('activitypub', obj.id.href);
-      if (!origin) return;
-      const sender = state.port.item(origin.groupId, origin.trxId)?.senderPubkey;
-      if (!sender || sender !== state.port.authorKey('activitypub', update.actorId.href)) return;
-      const group = state.served(state.port.exposure(origin.groupId));
-      if (!group) return;
       const version = obj.updated?.toString() ?? update.id?.href ?? '';
-      await submit(state, {
-        groupId: group.groupId,
-        network: 'activitypub',
-        externalId: update.id?.href ?? `${obj.id.href}#update-${version}`,
-        author: update.actorId.href,
-        object: await fromApUpdate(
-          obj,
-          await actorInfo(ctx, update),
-          (u) => state.resolveTrx(group, u),
-          origin.trxId,
-        ),
-      });
+      const externalId = update.id?.href ?? `${obj.id.href}#update-${version}`;
+      for (const [i, origin] of originsOf(state, obj.id.href).entries()) {
+        const sender = state.port.item(origin.groupId, origin.trxId)?.senderPubkey;
+        if (!sender || sender !== state.port.authorKey('activitypub', update.actorId.href)) {
+          continue;
+        }
+        const group = state.served(state.port.exposure(origin.groupId));
+        if (!group) continue;
+        await submit(state, {
+          groupId: group.groupId,
+          network: 'activitypub',
+          externalId: i === 0 ? externalId : copyId(externalId, group.groupId),
+          author: update.actorId.href,
+          object: await fromApUpdate(
+            obj,
+            await actorInfo(ctx, update),
+            (u) => state.resolveTrx(group, u),
+            origin.trxId,
+          ),
+        });
+      }
     })
     .onError((_ctx, error) => {
       state.log.warn({ err: error }, 'ap inbox listener failed');

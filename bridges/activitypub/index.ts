@@ -7,16 +7,23 @@ import type { FastifyInstance } from 'fastify';
 import type { Bridge } from '../../src/gateway/gateway.ts';
 import type { BridgePort } from '../port.ts';
 import { mountFedify } from './adapter.ts';
+import { inboxRefusal } from './blocks.ts';
+import { ApControls, registerApAdminRoutes } from './controls.ts';
 import { ApState, SIGNATURE_WINDOW_MS } from './federation.ts';
-import { fedifyJobHandler, JOB_KIND } from './mq.ts';
+import { fedifyJobHandler, JOB_KIND, SENT_WHEN_BLOCKED } from './mq.ts';
 import { Outbound } from './outbound.ts';
 import { Pages } from './pages.ts';
 
 /** The largest activity the inboxes take. */
 export const AP_BODY_LIMIT = 512 * 1024;
 
-export function activityPubBridge(): Bridge & { state(): ApState } {
+export function activityPubBridge(): Bridge & { state(): ApState; controls(): ApControls } {
   let state: ApState | null = null;
+  let controls: ApControls | null = null;
+  const getControls = (): ApControls => {
+    controls ??= new ApControls(need());
+    return controls;
+  };
   let outbound: Outbound | null = null;
   let unwatch: (() => void) | null = null;
   const need = (): ApState => {
@@ -26,6 +33,10 @@ export function activityPubBridge(): Bridge & { state(): ApState } {
   return {
     name: 'activitypub',
     state: need,
+    controls: getControls,
+    admin(app: FastifyInstance) {
+      registerApAdminRoutes(app, getControls);
+    },
     async register(app: FastifyInstance, port: BridgePort) {
       const s = new ApState(port);
       state = s;
@@ -36,6 +47,11 @@ export function activityPubBridge(): Bridge & { state(): ApState } {
         fedifyJobHandler({
           privateJwk: (keyId) => s.privateJwk(keyId),
           checkUrl: (url) => port.checkUrl(url),
+          blocked: (inbox, type, actorIds) => {
+            if (type && SENT_WHEN_BLOCKED.has(type)) return false;
+            if (s.blocks.blocksInbox(inbox)) return true;
+            return actorIds.length > 0 && actorIds.every((a) => s.blocks.blocks(a));
+          },
           process: (message) => s.federation.processQueuedTask(undefined, message as never),
         }),
       );
@@ -51,6 +67,7 @@ export function activityPubBridge(): Bridge & { state(): ApState } {
         signatureWindowMs: SIGNATURE_WINDOW_MS,
         bodyLimit: AP_BODY_LIMIT,
         browserPage: (request) => pages.notAcceptable(request),
+        refusePost: (headers, body) => inboxRefusal(s.blocks, headers, body),
       });
     },
     start() {

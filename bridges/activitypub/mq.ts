@@ -15,6 +15,8 @@
  *   from messages on enqueue and put back from the keystore when the job runs.
  * - Inbox URLs are checked against the gateway's address guard before delivery: Fedify delivers
  *   with the global fetch and does not check them itself.
+ * - Nothing goes to a blocked actor's inbox or a blocked instance but the block's own `Reject`
+ *   and `Block` (the job fails at once, `blocked`, and the operator sees it).
  */
 import { createHash } from 'node:crypto';
 import type {
@@ -31,6 +33,12 @@ import {
 
 export const JOB_KIND = 'fedify';
 
+/** What may still be delivered to a blocked actor or instance: the block itself. */
+export const SENT_WHEN_BLOCKED: ReadonlySet<string> = new Set([
+  'https://www.w3.org/ns/activitystreams#Reject',
+  'https://www.w3.org/ns/activitystreams#Block',
+]);
+
 interface KeyRef {
   keyId: string;
   privateKey?: unknown;
@@ -43,6 +51,8 @@ interface FedifyMessage {
   baseUrl?: string;
   keys?: KeyRef[];
   activityId?: string;
+  activityType?: string;
+  actorIds?: string[];
   inbox?: string;
   attempt?: number;
   [k: string]: unknown;
@@ -53,6 +63,11 @@ export interface QueueHooks {
   privateJwk(keyId: string): Promise<unknown>;
   /** Checks a URL may be delivered to (throws when not). */
   checkUrl(url: string): Promise<void>;
+  /**
+   * Whether an outbox delivery must not go (a blocked inbox, or only blocked recipients); the
+   * activity type is the full IRI Fedify gives it.
+   */
+  blocked?(inbox: string, activityType: string | undefined, actorIds: string[]): boolean;
   /** Runs one message (federation.processQueuedTask). */
   process(message: unknown): Promise<void>;
 }
@@ -159,6 +174,9 @@ export function fedifyJobHandler(hooks: QueueHooks): (job: DeliveryJob) => Promi
   return async (job) => {
     let message = job.payload as FedifyMessage;
     if (message.type === 'outbox' && message.inbox) {
+      if (hooks.blocked?.(message.inbox, message.activityType, message.actorIds ?? [])) {
+        throw new PermanentDeliveryError(`blocked: ${message.inbox} (${message.activityType})`);
+      }
       try {
         await hooks.checkUrl(message.inbox);
       } catch (err) {

@@ -5,7 +5,7 @@
  * group boosts (top-level ones by default), the group's Announce, both to the group's followers
  * through their shared inboxes. Fedify puts the deliveries on the delivery queue; the item is
  * acknowledged once they are queued, so a crash before that sends it again under the same
- * activity ids (receivers dedupe by id).
+ * activity ids (receivers dedupe by id). Blocked actors and instances get nothing (blocks.ts).
  */
 import type { CommittedItem, CommittedStream, ExposedGroup } from '../port.ts';
 import type { ApState } from './federation.ts';
@@ -102,7 +102,11 @@ export class Outbound {
     const group = this.state.served(this.state.port.exposure(item.groupId));
     if (!group || item.object === null) return;
     const groupActor = groupIdentifier(group.handle);
-    const followers = this.state.followers.all(groupActor).map(recipientOf);
+    // A blocked follower is removed when blocked; one left behind still gets nothing.
+    const followers = this.state.followers
+      .all(groupActor)
+      .filter((f) => !this.state.blocks.blocks(f.id))
+      .map(recipientOf);
     if (followers.length === 0) return;
     const m = this.state.mapping(group);
     const ctx = this.state.context();

@@ -131,5 +131,6 @@ export async function buildApi(c: ApiComponents): Promise<FastifyInstance> {
   registerLiveRoutes(app, c);
   registerUserRoutes(app, c);
   registerBridgeRoutes(app, c);
+  for (const b of c.gateway?.bridges ?? []) await b.admin?.(app);
   return app;
 }

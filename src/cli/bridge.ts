@@ -1,6 +1,7 @@
 /**
  * `rum bridge expose|list|remove`: the operator's exposure of groups, through the running
  * node's admin API (the node applies it at once; nothing is written behind its back).
+ * `rum bridge activitypub …`: the ActivityPub bridge's followers, blocks and deliveries.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load.ts';
@@ -9,6 +10,12 @@ export const BRIDGE_USAGE = `usage:
   rum bridge expose GROUP_ID --handle H [--no-activitypub] [--no-nostr] [--no-bots]
   rum bridge list
   rum bridge remove GROUP_ID
+  rum bridge activitypub followers HANDLE [--after ACTOR] [--limit N]
+  rum bridge activitypub remove-follower HANDLE ACTOR
+  rum bridge activitypub block ACTOR_OR_HOST     (an actor URL, or an instance's host)
+  rum bridge activitypub unblock ACTOR_OR_HOST
+  rum bridge activitypub blocks
+  rum bridge activitypub deliveries
 flags of every bridge command:
   --api <url>        the node's admin API (default http://127.0.0.1:8000, or env RUM_API)
   --token <jwt>      a chain token, when the API asks for one (or env RUM_TOKEN)
@@ -66,6 +73,8 @@ export async function runBridgeCommand(args: string[], out: Out): Promise<number
         'no-bots': { type: 'boolean' },
         api: { type: 'string' },
         token: { type: 'string' },
+        after: { type: 'string' },
+        limit: { type: 'string' },
         help: { type: 'boolean' },
       },
       allowPositionals: true,
@@ -80,9 +89,17 @@ export async function runBridgeCommand(args: string[], out: Out): Promise<number
     out.stdout(BRIDGE_USAGE);
     return sub === undefined && !v.help ? 2 : 0;
   }
-  if (rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}"`);
   const api = (v.api as string | undefined) ?? process.env.RUM_API ?? 'http://127.0.0.1:8000';
   const token = (v.token as string | undefined) ?? process.env.RUM_TOKEN;
+  if (sub === 'activitypub') {
+    return runActivityPub(
+      parsed.positionals.slice(1),
+      v,
+      (m, p, b) => call(api, token, m, p, b),
+      out,
+    );
+  }
+  if (rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}"`);
   const needGroup = () => {
     if (!groupId) throw new ConfigError(`rum bridge ${sub}: GROUP_ID is missing`);
     return encodeURIComponent(groupId);
@@ -132,5 +149,75 @@ export async function runBridgeCommand(args: string[], out: Out): Promise<number
     }
     default:
       throw new ConfigError(`rum bridge: unknown subcommand "${sub}"\n${BRIDGE_USAGE}`);
+  }
+}
+
+type Caller = (method: string, path: string, body?: unknown) => Promise<unknown>;
+
+/** An actor is named by its URL; anything else is an instance's host. */
+function actorOrInstance(target: string): { actor: string } | { instance: string } {
+  return /^https?:\/\//i.test(target) ? { actor: target } : { instance: target };
+}
+
+async function runActivityPub(
+  args: string[],
+  v: Record<string, string | boolean | undefined>,
+  call: Caller,
+  out: Out,
+): Promise<number> {
+  const [action, first, second, ...rest] = args;
+  const base = '/api/v1/bridges/activitypub';
+  const print = (res: unknown) => out.stdout(`${JSON.stringify(res, null, 2)}\n`);
+  const need = (x: string | undefined, what: string): string => {
+    if (!x) throw new ConfigError(`rum bridge activitypub ${action}: ${what} is missing`);
+    return x;
+  };
+  const extra = (x: string | undefined) => {
+    if (x !== undefined) throw new ConfigError(`unexpected argument "${x}"`);
+  };
+  extra(rest[0]);
+  switch (action) {
+    case 'followers': {
+      extra(second);
+      const q = new URLSearchParams();
+      if (typeof v.after === 'string') q.set('after', v.after);
+      if (typeof v.limit === 'string') q.set('limit', v.limit);
+      const qs = q.size > 0 ? `?${q}` : '';
+      const handle = encodeURIComponent(need(first, 'HANDLE'));
+      const res = (await call('GET', `${base}/${handle}/followers${qs}`)) as {
+        handle: string;
+        total: number;
+        followers: { id: string; since: string }[];
+        next: string | null;
+      };
+      out.stdout(`${res.total} follower(s) of ${res.handle}\n`);
+      for (const f of res.followers) out.stdout(`${f.since}  ${f.id}\n`);
+      if (res.next) out.stdout(`more: --after ${res.next}\n`);
+      return 0;
+    }
+    case 'remove-follower': {
+      const handle = encodeURIComponent(need(first, 'HANDLE'));
+      print(await call('DELETE', `${base}/${handle}/followers`, { actor: need(second, 'ACTOR') }));
+      return 0;
+    }
+    case 'block':
+    case 'unblock': {
+      extra(second);
+      const body = actorOrInstance(need(first, 'ACTOR_OR_HOST'));
+      print(await call(action === 'block' ? 'PUT' : 'DELETE', `${base}/blocks`, body));
+      return 0;
+    }
+    case 'blocks':
+      extra(first);
+      print(await call('GET', `${base}/blocks`));
+      return 0;
+    case 'deliveries':
+      extra(first);
+      print(await call('GET', `${base}/deliveries`));
+      return 0;
+    default:
+      throw new ConfigError(
+        `rum bridge activitypub: unknown action "${action ?? ''}"\n${BRIDGE_USAGE}`,
+      );
   }
 }

@@ -23,6 +23,8 @@ export interface Bridge {
   /** Called once the gateway listens (start consuming streams here). */
   start?(): Promise<void> | void;
   stop?(): Promise<void> | void;
+  /** Registers the bridge's operator routes on the node's admin API (never on the gateway). */
+  admin?(app: FastifyInstance): Promise<void> | void;
 }
 
 export interface Gateway {
@@ -36,6 +38,8 @@ export interface Gateway {
   watch: DeliveryWatch;
   port: BridgePort;
   guard: AddressGuard;
+  /** The bridges the gateway runs (the admin API asks each for its operator routes). */
+  bridges: readonly Bridge[];
   stop(): Promise<void>;
 }
 
@@ -103,6 +107,7 @@ export async function startGateway(node: RumNode, bridges: Bridge[] = []): Promi
     watch,
     port,
     guard,
+    bridges,
     stop() {
       stopping ??= (async () => {
         for (const b of [...bridges].reverse()) await b.stop?.();
