@@ -94,6 +94,8 @@ const DLV = 'dlv:';
 /** How long a post's delivery outcomes are kept. */
 export const DELIVERY_RECORD_TTL_MS = 30 * 24 * 3600_000;
 const MAX_ROWS = 20_000;
+/** How often buffered delivery outcomes are committed. */
+export const FLUSH_MS = 500;
 
 /** The trx an activity id of this gateway belongs to (a post, its Create, the group's Announce). */
 export function trxOfActivity(urls: ApUrls, activityId: string): string | null {
@@ -115,14 +117,27 @@ export function trxOfActivity(urls: ApUrls, activityId: string): string | null {
   }
 }
 
-/** The outcomes of the deliveries of each post's activities, per inbox, in the bridge's kv. */
+/**
+ * The outcomes of the deliveries of each post's activities, per inbox, in the bridge's kv.
+ * Writes are buffered and committed together every {@link FLUSH_MS} (one transaction, one disk
+ * sync: a fan-out to a thousand inboxes must not wait for thousands of syncs); a page reads
+ * them after flushing. A crash loses at most the last interval's changes.
+ */
 export class DeliveryLog {
   private readonly kv: BridgeKv;
   private readonly urls: () => ApUrls;
+  private readonly transaction: (fn: () => void) => void;
+  private readonly dirty = new Map<string, DeliveryRecord>();
+  private timer: NodeJS.Timeout | null = null;
 
-  constructor(kv: BridgeKv, urls: () => ApUrls) {
+  constructor(
+    kv: BridgeKv,
+    urls: () => ApUrls,
+    transaction: (fn: () => void) => void = (fn) => fn(),
+  ) {
     this.kv = kv;
     this.urls = urls;
+    this.transaction = transaction;
   }
 
   private key(activityId: string, inbox: string): string | null {
@@ -130,16 +145,40 @@ export class DeliveryLog {
     return trx === null ? null : `${DLV}${trx}\n${activityId}\n${inbox}`;
   }
 
+  private read(key: string): DeliveryRecord | undefined {
+    return this.dirty.get(key) ?? this.kv.get<DeliveryRecord>(key);
+  }
+
+  private write(key: string, rec: DeliveryRecord): void {
+    this.dirty.set(key, rec);
+    if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(), FLUSH_MS);
+      this.timer.unref();
+    }
+  }
+
+  /** Commits the buffered changes. */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.dirty.size === 0) return;
+    const entries = [...this.dirty];
+    this.dirty.clear();
+    this.transaction(() => {
+      for (const [key, rec] of entries) this.kv.set(key, rec, DELIVERY_RECORD_TTL_MS);
+    });
+  }
+
   /** A delivery was queued (attempt: Fedify's attempt number). */
   queued(activityId: string, inbox: string, attempt: number): void {
     const key = this.key(activityId, inbox);
     if (!key) return;
-    const rec = this.kv.get<DeliveryRecord>(key);
+    const rec = this.read(key);
     if (rec && rec.a > attempt) return;
     if (rec && rec.a === attempt && rec.s !== 'pending') return;
     const next: DeliveryRecord = { s: 'pending', a: attempt, at: Date.now() };
     if (rec?.e) next.e = rec.e;
-    this.kv.set(key, next, DELIVERY_RECORD_TTL_MS);
+    this.write(key, next);
   }
 
   /** What the delivery queue said of one attempt: done, failed for good, or to be retried. */
@@ -152,7 +191,7 @@ export class DeliveryLog {
   ): void {
     const key = this.key(activityId, inbox);
     if (!key) return;
-    const rec = this.kv.get<DeliveryRecord>(key);
+    const rec = this.read(key);
     // A newer message of the same delivery (Fedify re-queued it for a Retry-After) decides.
     if (rec && rec.a > attempt) return;
     // Fedify ended this very attempt as gone (404/410); the queue then calls the job done.
@@ -160,25 +199,25 @@ export class DeliveryLog {
     const next: DeliveryRecord = { s: status, a: attempt, at: Date.now() };
     const e = error ?? (status === 'done' ? undefined : rec?.e);
     if (e) next.e = e.slice(0, 300);
-    this.kv.set(key, next, DELIVERY_RECORD_TTL_MS);
+    this.write(key, next);
   }
 
   /** Fedify's permanent-failure handler: the inbox answered 404/410 (the job ends as done). */
   gone(activityId: string, inbox: string, attempt: number, statusCode?: number): void {
     const key = this.key(activityId, inbox);
     if (!key) return;
-    const rec: DeliveryRecord = {
+    this.write(key, {
       s: 'failed',
       a: attempt,
       at: Date.now(),
       e: `gone (${statusCode ?? 'permanent failure'})`,
       gone: true,
-    };
-    this.kv.set(key, rec, DELIVERY_RECORD_TTL_MS);
+    });
   }
 
   /** Where a post's activities went: counts by receiving instance. */
   summary(trxId: string): DeliverySummary {
+    this.flush();
     const prefix = `${DLV}${trxId}\n`;
     const by = new Map<string, InstanceDeliveries>();
     for (const { key, value } of this.kv.list(prefix, { limit: MAX_ROWS })) {
@@ -246,6 +285,7 @@ export class DeliveryLog {
       queue.off('done', onDone);
       queue.off('attemptFailed', onFailed);
       unqueued();
+      safely(() => this.flush());
     };
   }
 }
@@ -328,6 +368,8 @@ function contentHtml(item: CommittedItem, post: Rec): string {
 }
 
 const INLINE_IMAGE = /^image\/(png|jpeg|gif|webp)$/;
+/** The largest image (base64 characters) a page shows inline. */
+const MAX_INLINE_IMAGE = 2 * 1024 * 1024;
 
 function mediaHtml(post: Rec): string {
   const out: string[] = [];
@@ -339,7 +381,7 @@ function mediaHtml(post: Rec): string {
       );
     } else if (m.data && m.mediaType && INLINE_IMAGE.test(m.mediaType)) {
       const data = m.data.replace(/\s+/g, '');
-      if (/^[A-Za-z0-9+/]+=*$/.test(data)) {
+      if (data.length <= MAX_INLINE_IMAGE && /^[A-Za-z0-9+/]+=*$/.test(data)) {
         out.push(`<li><img src="data:${esc(m.mediaType)};base64,${data}" alt="${esc(alt)}"></li>`);
       }
     }
@@ -353,7 +395,11 @@ export class Pages {
 
   constructor(state: ApState) {
     this.state = state;
-    this.deliveries = new DeliveryLog(state.kv, () => state.urls);
+    this.deliveries = new DeliveryLog(
+      state.kv,
+      () => state.urls,
+      (fn) => state.port.transaction(fn),
+    );
   }
 
   private get urls(): ApUrls {
@@ -555,7 +601,8 @@ ${rows}
         /^\/ap\/actors\/[^/]+\/announces\/([^/]+)$/.exec(path);
       if (!m) return null;
       const trx = safeDecode(m[1]!);
-      if (trx && this.state.findItem(trx)) page = this.urls.postPage(trx).href;
+      const found = trx ? this.state.findItem(trx) : null;
+      if (trx && found && rumPost(found.item.object)) page = this.urls.postPage(trx).href;
     }
     if (!page) {
       return new Response(this.notFoundPage('Nothing is here.'), {

@@ -82,6 +82,10 @@ export class NodeBridgePort implements BridgePort {
     return kv;
   }
 
+  transaction(fn: () => void): void {
+    this.c.node.store.db.$client.transaction(fn)();
+  }
+
   secrets(bridge: BridgeNetwork): BridgeSecrets {
     const ks = this.c.node.keystore;
     const making = new Map<string, Promise<Uint8Array>>();

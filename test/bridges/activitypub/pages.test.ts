@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ApState } from '../../../bridges/activitypub/federation.ts';
 import { activityPubBridge } from '../../../bridges/activitypub/index.ts';
-import { DeliveryLog, PAGE_POSTS } from '../../../bridges/activitypub/pages.ts';
+import { DeliveryLog, PAGE_POSTS, trxOfActivity } from '../../../bridges/activitypub/pages.ts';
+import { ApUrls } from '../../../bridges/activitypub/urls.ts';
 import { type Gateway, startGateway } from '../../../src/gateway/gateway.ts';
 import type { RumNode } from '../../../src/node.ts';
 import { type ApPeer, startApPeer } from '../../helpers/ap-peer.ts';
@@ -192,6 +193,96 @@ describe('bridge port: replies', () => {
     );
     assert.deepEqual(gateway.port.replies(groupId, posts[1]!, 10), []);
     assert.deepEqual(gateway.port.replies(groupId, 'no-such-trx', 10), []);
+  });
+});
+
+describe('delivery outcomes', () => {
+  /** A BridgeKv in memory that counts its writes. */
+  function memoryKv() {
+    const m = new Map<string, unknown>();
+    const kv = {
+      writes: 0,
+      get: <T>(k: string) => m.get(k) as T | undefined,
+      set: (k: string, v: unknown) => {
+        kv.writes++;
+        m.set(k, v);
+      },
+      delete: (k: string) => void m.delete(k),
+      list: (prefix: string) =>
+        [...m.keys()]
+          .filter((k) => k.startsWith(prefix))
+          .sort()
+          .map((key) => ({ key, value: m.get(key) })),
+      cas: () => false,
+    };
+    return kv;
+  }
+  const urls = new ApUrls('https://rum.example');
+  const create = urls.create('t1').href;
+  const announce = urls.announce('g', 't1').href;
+  const inbox = (h: string) => `https://${h}/inbox`;
+
+  it('follows each delivery: queued, retried, done or failed, and a Retry-After re-queue', () => {
+    const kv = memoryKv();
+    let transactions = 0;
+    const log = new DeliveryLog(
+      kv,
+      () => urls,
+      (fn) => {
+        transactions++;
+        fn();
+      },
+    );
+    log.queued(create, inbox('a.example'), 0);
+    log.queued(announce, inbox('a.example'), 0);
+    log.queued(create, inbox('b.example'), 0);
+    log.queued(create, inbox('c.example'), 0);
+    log.queued(create, inbox('d.example'), 0);
+    // Buffered: nothing written until flushed, then in one transaction.
+    assert.equal(kv.writes, 0);
+    log.outcome(create, inbox('a.example'), 0, 'done');
+    log.outcome(announce, inbox('a.example'), 0, 'done');
+    log.outcome(create, inbox('b.example'), 0, 'pending', 'answered 500');
+    log.outcome(create, inbox('c.example'), 0, 'failed', 'answered 403');
+    // d: Fedify re-queued it for a Retry-After (attempt 1); the first job then ends as done.
+    log.queued(create, inbox('d.example'), 1);
+    log.outcome(create, inbox('d.example'), 0, 'done');
+    // A 404/410 that Fedify handles itself: the job ends as done, the delivery failed.
+    log.queued(announce, inbox('e.example'), 0);
+    log.gone(announce, inbox('e.example'), 0, 410);
+    log.outcome(announce, inbox('e.example'), 0, 'done');
+    // Not an activity of one of our posts: not recorded.
+    log.queued('https://elsewhere.example/ap/posts/t1/create', inbox('a.example'), 0);
+    log.queued(urls.group('g').href, inbox('a.example'), 0);
+    const s = log.summary('t1');
+    assert.equal(transactions, 1);
+    assert.equal(kv.writes, 6);
+    assert.deepEqual(
+      s.instances.map((r) => [r.host, r.done, r.pending, r.failed, r.lastError]),
+      [
+        ['a.example', 2, 0, 0, null],
+        ['b.example', 0, 1, 0, 'answered 500'],
+        ['c.example', 0, 0, 1, 'answered 403'],
+        ['d.example', 0, 1, 0, null],
+        ['e.example', 0, 0, 1, 'gone (410)'],
+      ],
+    );
+    assert.deepEqual([s.delivered, s.pending, s.failed], [1, 2, 2]);
+    log.outcome(create, inbox('d.example'), 1, 'done');
+    log.outcome(create, inbox('b.example'), 0, 'done');
+    const after = log.summary('t1');
+    assert.deepEqual([after.delivered, after.pending, after.failed], [3, 0, 2]);
+    assert.deepEqual(log.summary('t2').instances, []);
+  });
+
+  it('knows the trx of each activity id of a post', () => {
+    assert.equal(trxOfActivity(urls, create), 't1');
+    assert.equal(trxOfActivity(urls, urls.post('t1').href), 't1');
+    assert.equal(trxOfActivity(urls, announce), 't1');
+    assert.equal(trxOfActivity(urls, `${announce}#create`), 't1');
+    assert.equal(trxOfActivity(urls, urls.group('g').href), null);
+    assert.equal(trxOfActivity(urls, 'https://other.example/ap/posts/t1'), null);
+    assert.equal(trxOfActivity(urls, 'not a url'), null);
   });
 });
 
