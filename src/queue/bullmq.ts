@@ -88,6 +88,9 @@ export interface BullQueueTuning {
   onError: (err: Error, where: string) => void;
 }
 
+/** How many times a job of a kind this process has no handler for is handed back to the queue. */
+const MAX_HANDOFFS = 20;
+
 export const DEFAULT_BULL_TUNING: BullQueueTuning = {
   prefix: 'rum',
   leaseMs: 30_000,
@@ -751,10 +754,12 @@ export class BullQueue implements DeliveryQueue {
     this.succeeded.delete(id);
     this.failures.delete(id);
     const leases = this.leases!;
-    if (!this.handlers.has(job.name)) {
+    const handedOff = Math.max(0, job.attemptsStarted - job.attemptsMade - 1);
+    if (!this.handlers.has(job.name) && handedOff < MAX_HANDOFFS) {
       // A kind this process cannot run (an ActivityPub delivery needs the node's keys; a
-      // `rum worker` runs only http): back to the queue for a process that can, no attempt spent.
-      await job.moveToDelayed(Date.now() + 500 + Math.round(Math.random() * 1000), token);
+      // `rum worker` runs only http): back to the queue for a process that can, no attempt
+      // spent. A kind that no process takes in MAX_HANDOFFS turns fails as any error does.
+      await job.moveToDelayed(Date.now() + 100 + Math.round(Math.random() * 200), token);
       throw new DelayedError();
     }
     if (!(await leases.acquire(data.destination, id, data.rank ?? 0))) {
