@@ -17,7 +17,7 @@
  * Delivery outcomes are kept per post in the bridge's kv ({@link DeliveryLog}): a delivery is
  * recorded pending when Fedify queues it (mq.ts's `onOutboxQueued`), and done or failed when the
  * delivery queue says so. A 404/410 answer is handled by Fedify itself (the job ends as done);
- * {@link DeliveryLog.gone} records it as failed when the permanent-failure handler calls it.
+ * {@link recordGone} records it as failed when the permanent-failure handler calls it.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { BridgeKv, CommittedItem, DeliveryJob, DeliveryQueue, ExposedGroup } from '../port.ts';
@@ -202,13 +202,16 @@ export class DeliveryLog {
     this.write(key, next);
   }
 
-  /** Fedify's permanent-failure handler: the inbox answered 404/410 (the job ends as done). */
-  gone(activityId: string, inbox: string, attempt: number, statusCode?: number): void {
+  /**
+   * Fedify's permanent-failure handler: the inbox answered 404/410 (Fedify does not throw, so
+   * the queue ends the job as done). See {@link recordGone}.
+   */
+  gone(activityId: string, inbox: string, statusCode?: number): void {
     const key = this.key(activityId, inbox);
     if (!key) return;
     this.write(key, {
       s: 'failed',
-      a: attempt,
+      a: this.read(key)?.a ?? 0,
       at: Date.now(),
       e: `gone (${statusCode ?? 'permanent failure'})`,
       gone: true,
@@ -389,6 +392,21 @@ function mediaHtml(post: Rec): string {
   return out.length > 0 ? `<ul class="media">${out.join('')}</ul>` : '';
 }
 
+const logs = new WeakMap<ApState, DeliveryLog>();
+
+/**
+ * For Fedify's outbox permanent-failure handler (federation.ts): a 404/410 from an inbox, so the
+ * post's page counts that delivery failed rather than done.
+ */
+export function recordGone(
+  state: ApState,
+  activityId: string | null | undefined,
+  inbox: string,
+  statusCode?: number,
+): void {
+  if (activityId) logs.get(state)?.gone(activityId, inbox, statusCode);
+}
+
 export class Pages {
   private readonly state: ApState;
   readonly deliveries: DeliveryLog;
@@ -400,6 +418,7 @@ export class Pages {
       () => state.urls,
       (fn) => state.port.transaction(fn),
     );
+    logs.set(state, this.deliveries);
   }
 
   private get urls(): ApUrls {

@@ -249,7 +249,7 @@ describe('delivery outcomes', () => {
     log.outcome(create, inbox('d.example'), 0, 'done');
     // A 404/410 that Fedify handles itself: the job ends as done, the delivery failed.
     log.queued(announce, inbox('e.example'), 0);
-    log.gone(announce, inbox('e.example'), 0, 410);
+    log.gone(announce, inbox('e.example'), 410);
     log.outcome(announce, inbox('e.example'), 0, 'done');
     // Not an activity of one of our posts: not recorded.
     log.queued('https://elsewhere.example/ap/posts/t1/create', inbox('a.example'), 0);
