@@ -26,6 +26,7 @@ import { ActorKeys } from './keys.ts';
 import { PortKvStore } from './kv.ts';
 import { type MappingContext, toAnnounce, toApActivity, toApObject } from './mapping.ts';
 import { DeliveryMessageQueue } from './mq.ts';
+import { recordGone as recordDeliveryGone } from './pages.ts';
 import {
   ACTOR_PATH,
   ANNOUNCE_PATH,
@@ -440,8 +441,10 @@ export function buildFederation(state: ApState): Federation<void> {
 
   // A personal inbox that is gone (404/410) drops that follower; a shared inbox that is gone
   // does not drop the whole instance (its other actors may still be there).
-  federation.setOutboxPermanentFailureHandler((_ctx, { inbox, actorIds, statusCode }) => {
+  federation.setOutboxPermanentFailureHandler((_ctx, { inbox, actorIds, statusCode, activity }) => {
     recordGone(state.kv, inbox.href, statusCode);
+    // Fedify ends the job without an error on 404/410: the post's page counts it as failed.
+    recordDeliveryGone(state, activity.id?.href, inbox.href, statusCode);
     for (const group of state.servedGroups()) {
       const identifier = groupIdentifier(group.handle);
       for (const actor of actorIds) {

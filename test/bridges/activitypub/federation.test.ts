@@ -113,11 +113,13 @@ describe('actors', () => {
     assert.ok(a.publicKey.publicKeyPem);
   });
 
-  it('a browser gets 406 for now', async () => {
+  it("a browser opening the group's actor id is sent to its page", async () => {
     const res = await fetch(`${gateway.origin}/ap/actors/g.ourforum`, {
       headers: { accept: 'text/html' },
+      redirect: 'manual',
     });
-    assert.equal(res.status, 406);
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get('location'), `${gateway.origin}/@ourforum`);
   });
 
   it('NodeInfo 2.1 is linked from /.well-known/nodeinfo', async () => {
