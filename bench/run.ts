@@ -16,11 +16,15 @@ const all = readdirSync(dir).filter((f) => f.endsWith('.bench.ts'));
  * `queue.deliver-embedded`) is named by a figure's name without its last part.
  */
 function filesOf(name: string): string[] {
+  // A file named exactly (`ap` is ap.bench.ts, not also api-post and net-api-post-3).
+  if (all.includes(`${name}.bench.ts`)) return [`${name}.bench.ts`];
   const n = name.replace(/^core\.|^net\./, '').replace(/\./g, '-');
   const direct = all.filter((f) => f.includes(n));
-  return direct.length > 0 || !n.includes('-')
-    ? direct
-    : all.filter((f) => f.includes(n.slice(0, n.lastIndexOf('-'))));
+  if (direct.length > 0 || !n.includes('-')) return direct;
+  // `ap.inbox`, `ap.fanout-bullmq`: the file named by the figure's first part, when there is one.
+  const first = `${n.slice(0, n.indexOf('-'))}.bench.ts`;
+  if (all.includes(first)) return [first];
+  return all.filter((f) => f.includes(n.slice(0, n.lastIndexOf('-'))));
 }
 const files = (filter.length === 0 ? all : [...new Set(filter.flatMap(filesOf))]).sort();
 if (files.length === 0) {
