@@ -488,9 +488,9 @@ export class RumNode {
    */
   async postAs(groupId: string, payload: unknown, author: TrxAuthor): Promise<string> {
     const g = this.group(groupId);
-    const pubkey = encodePubkey(publicKeyOf(author.priv));
+    const pubkey = author.pubkey ?? encodePubkey(publicKeyOf(author.priv));
     const [plain] = this.checkPosts(g, [payload], false, pubkey);
-    return this.submitOwn(g, await g.buildTrx(TrxType.POST, plain!, author));
+    return this.submitOwn(g, await g.buildTrx(TrxType.POST, plain!, { ...author, pubkey }));
   }
 
   private async post(groupId: string, payloads: readonly unknown[], batch: boolean) {

@@ -94,6 +94,8 @@ function headOf(block: Block): Head {
 /** Who signs a trx built here other than this node's own key (an author a bridge speaks for). */
 export interface TrxAuthor {
   priv: Uint8Array;
+  /** Its public key as quorum encodes it, when the caller knows it (saves deriving it). */
+  pubkey?: string;
   /** The trx id, when the caller chose it (a bridge records it before posting). */
   trxId?: string;
 }
@@ -222,7 +224,7 @@ export class GroupChain {
       Data: data,
       TimeStamp: ts,
       Expired: ts + BigInt(this.c.limits.trxTtlMs) * 1_000_000n,
-      SenderPubkey: as ? encodePubkey(publicKeyOf(as.priv)) : this.userPubkey,
+      SenderPubkey: as ? (as.pubkey ?? encodePubkey(publicKeyOf(as.priv))) : this.userPubkey,
     };
     // The signature of a key held here needs no check when the trx comes back.
     const cache = this.ownKeyMatches || as ? this.signatures : undefined;

@@ -273,10 +273,13 @@ export class NodeBridgePort implements BridgePort {
   }
 
   /** The key that signs an outside author's posts: made on first use, kept in the keystore. */
-  private async authorPriv(network: BridgeNetwork, author: string): Promise<Uint8Array> {
+  private async authorPriv(
+    network: BridgeNetwork,
+    author: string,
+  ): Promise<{ priv: Uint8Array; pubkey: string }> {
     const { store, node } = this.c;
     const known = store.getIdentity(network, author);
-    if (known) return node.keystore.get('sign', known.keyName);
+    if (known) return { priv: node.keystore.get('sign', known.keyName), pubkey: known.pubkey };
     const name = keyName(network, author);
     let making = this.making.get(name);
     if (!making) {
@@ -294,7 +297,9 @@ export class NodeBridgePort implements BridgePort {
       })().finally(() => this.making.delete(name));
       this.making.set(name, making);
     }
-    return node.keystore.get('sign', await making);
+    await making;
+    const made = store.getIdentity(network, author)!;
+    return { priv: node.keystore.get('sign', made.keyName), pubkey: made.pubkey };
   }
 
   /**
@@ -361,8 +366,7 @@ export class NodeBridgePort implements BridgePort {
       }
       store.deleteOrigin(network, externalId);
     }
-    const priv = await this.authorPriv(network, author);
-    const pubkey = encodePubkey(publicKeyOf(priv));
+    const { priv, pubkey } = await this.authorPriv(network, author);
     const trxId = crypto.randomUUID();
     if (!store.addOrigin({ network, externalId, groupId, trxId })) {
       // Another submit of the same item won the race.
@@ -370,7 +374,7 @@ export class NodeBridgePort implements BridgePort {
       return { trxId: won.trxId, pubkey, duplicate: true };
     }
     try {
-      await node.postAs(groupId, input.object, { priv, trxId });
+      await node.postAs(groupId, input.object, { priv, pubkey, trxId });
     } catch (err) {
       store.deleteOrigin(network, externalId);
       if (err instanceof RumError && err.status < 500) {

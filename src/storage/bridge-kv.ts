@@ -69,8 +69,15 @@ export class BridgeKvStore implements BridgeKv {
 
   set(key: string, value: unknown, ttlMs?: number): void {
     checkKey(key);
+    const text = encode(value);
+    if (ttlMs === undefined) {
+      // A value written again unchanged (Fedify remembers a server's signature scheme after
+      // every delivery) costs no write, and so no fsync.
+      const row = this.s.get.get(this.bridge, key) as Row | undefined;
+      if (row && row.value === text && row.expires_at === null) return;
+    }
     const expires = ttlMs === undefined ? null : Date.now() + Math.max(0, ttlMs);
-    this.s.set.run(this.bridge, key, encode(value), expires);
+    this.s.set.run(this.bridge, key, text, expires);
   }
 
   delete(key: string): void {
