@@ -22,6 +22,7 @@ import type { RumNode } from '../../../src/node.ts';
 import { type ApPeer, idOf, type Json, startApPeer } from '../../helpers/ap-peer.ts';
 import { api } from '../../helpers/node-process.ts';
 import { openTempNode } from '../../helpers/temp-node.ts';
+import { until } from '../../helpers/until.ts';
 
 let node: RumNode;
 let gateway: Gateway;
@@ -37,20 +38,6 @@ let group2Id: string;
 let groupActor: string;
 let group2Actor: string;
 let sharedInbox: string;
-
-async function until<T>(
-  check: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  what: string,
-  ms = 15_000,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Waits until the delivery queue has nothing pending or running. */
 async function idle(): Promise<void> {

@@ -9,27 +9,13 @@ import { type Gateway, startGateway } from '../../../src/gateway/gateway.ts';
 import type { RumNode } from '../../../src/node.ts';
 import { type ApPeer, idOf, startApPeer } from '../../helpers/ap-peer.ts';
 import { openTempNode } from '../../helpers/temp-node.ts';
+import { until } from '../../helpers/until.ts';
 
 let node: RumNode;
 let gateway: Gateway;
 let peer: ApPeer;
 let groupId: string;
 let groupActor: string;
-
-/** Waits until check() answers something truthy (bounded). */
-async function until<T>(
-  check: () => T | undefined | Promise<T | undefined>,
-  what: string,
-  ms = 15_000,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Commits what is pending in the group. */
 async function produce(): Promise<void> {

@@ -21,6 +21,7 @@ import { type Gateway, startGateway } from '../../../src/gateway/gateway.ts';
 import type { RumNode } from '../../../src/node.ts';
 import { type ApPeer, startApPeer } from '../../helpers/ap-peer.ts';
 import { openTempNode } from '../../helpers/temp-node.ts';
+import { until } from '../../helpers/until.ts';
 
 const HOSTILE_NAME = 'Pages <b>& "Co"</b>';
 const HOSTILE_PEER = 'Mallory <img src=x onerror=alert(1)>';
@@ -44,16 +45,6 @@ let nostrTrx: string;
 let failingHost: string;
 let retryingHost: string;
 const secret = { suspendedTrx: '', privateTrx: '' };
-
-async function until<T>(check: () => T | undefined | Promise<T | undefined>, what: string) {
-  const end = Date.now() + 20_000;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function produce(gid = groupId): Promise<void> {
   await node.group(gid).produce();

@@ -34,6 +34,7 @@ import {
   startNodeProcess,
   tempDir,
 } from '../../helpers/node-process.ts';
+import { until } from '../../helpers/until.ts';
 
 const INSTANCES = 10;
 const PER_INSTANCE = 5;
@@ -46,20 +47,6 @@ const skip =
   !hasRedisServer() && process.env.CI !== 'true'
     ? 'no /usr/bin/redis-server (install redis-server; under CI=true this fails instead)'
     : false;
-
-async function until<T>(
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  what: string,
-  ms: number,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('ActivityPub fan-out through a Redis outage', { skip }, () => {
   let redis: OwnRedis;
