@@ -161,6 +161,33 @@ async function addressedGroups(state: ApState, obj: Note | Article): Promise<Exp
 }
 
 /** What is known of an activity's actor (fetched or cached), at least its id. */
+/** A Like or Announce of one of our posts → the matching trx in that post's group. */
+async function submitReaction<A extends Like | Announce>(
+  state: ApState,
+  ctx: InboxContext<void>,
+  activity: A,
+  map: (
+    a: A,
+    actor: ApActorInfo,
+    resolve: (u: URL) => string | null,
+  ) => Record<string, unknown> | null,
+): Promise<void> {
+  if (!activity.id || !activity.actorId) return;
+  const target = targetOf(state, activity.objectId);
+  if (!target) return;
+  const object = map(activity, await actorInfo(ctx, activity), (u) =>
+    state.resolveTrx(target.group, u),
+  );
+  if (!object) return;
+  await submit(state, {
+    groupId: target.group.groupId,
+    network: 'activitypub',
+    externalId: activity.id.href,
+    author: activity.actorId.href,
+    object,
+  });
+}
+
 async function actorInfo(ctx: InboxContext<void>, activity: Activity): Promise<ApActorInfo> {
   const id = activity.actorId!;
   try {
@@ -285,36 +312,11 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
       }
     })
     .on(Like, async (ctx, like) => {
-      if (!like.id || !like.actorId) return;
-      const target = targetOf(state, like.objectId);
-      if (!target) return;
-      const object = fromApLike(like, await actorInfo(ctx, like), (u) =>
-        state.resolveTrx(target.group, u),
-      );
-      if (!object) return;
-      await submit(state, {
-        groupId: target.group.groupId,
-        network: 'activitypub',
-        externalId: like.id.href,
-        author: like.actorId.href,
-        object,
-      });
+      await submitReaction(state, ctx, like, fromApLike);
     })
     .on(Announce, async (ctx, announce) => {
-      if (!announce.id || !announce.actorId || ours(state, announce.id)) return;
-      const target = targetOf(state, announce.objectId);
-      if (!target) return;
-      const object = fromApAnnounce(announce, await actorInfo(ctx, announce), (u) =>
-        state.resolveTrx(target.group, u),
-      );
-      if (!object) return;
-      await submit(state, {
-        groupId: target.group.groupId,
-        network: 'activitypub',
-        externalId: announce.id.href,
-        author: announce.actorId.href,
-        object,
-      });
+      if (announce.id && ours(state, announce.id)) return;
+      await submitReaction(state, ctx, announce, fromApAnnounce);
     })
     .on(Delete, async (_ctx, del) => {
       if (!del.actorId || !del.objectId) return;
