@@ -80,6 +80,24 @@ export function originsOf(state: ApState, objectId: string): { groupId: string; 
   return out;
 }
 
+/**
+ * The bridged copies of an object that an actor may delete or edit: those posted with the key
+ * the gateway holds for that actor, in groups still served. `first` marks the original's copy.
+ */
+function ownCopies(
+  state: ApState,
+  origins: { groupId: string; trxId: string }[],
+  actorId: URL,
+): { trxId: string; group: ExposedGroup; first: boolean }[] {
+  const key = state.port.authorKey('activitypub', actorId.href);
+  return origins.flatMap((origin, i) => {
+    const sender = state.port.item(origin.groupId, origin.trxId)?.senderPubkey;
+    if (!sender || sender !== key) return [];
+    const group = state.served(state.port.exposure(origin.groupId));
+    return group ? [{ trxId: origin.trxId, group, first: i === 0 }] : [];
+  });
+}
+
 /** A post of a served group, by our post URL or by the remote id it was bridged from. */
 function targetOf(state: ApState, id: URL | string | null | undefined) {
   if (!id) return null;
@@ -330,18 +348,13 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
         return;
       }
       const externalId = del.id?.href ?? `${del.objectId.href}#delete`;
-      for (const [i, origin] of origins.entries()) {
-        // Only the actor's own bridged object: the key that posted it must be the actor's.
-        const sender = state.port.item(origin.groupId, origin.trxId)?.senderPubkey;
-        if (!sender || sender !== state.port.authorKey('activitypub', del.actorId.href)) continue;
-        const group = state.served(state.port.exposure(origin.groupId));
-        if (!group) continue;
+      for (const { trxId, group, first } of ownCopies(state, origins, del.actorId)) {
         await submit(state, {
           groupId: group.groupId,
           network: 'activitypub',
-          externalId: i === 0 ? externalId : copyId(externalId, group.groupId),
+          externalId: first ? externalId : copyId(externalId, group.groupId),
           author: del.actorId.href,
-          object: fromApDelete(origin.trxId, del.id),
+          object: fromApDelete(trxId, del.id),
         });
       }
     })
@@ -351,23 +364,18 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
       if (!(obj instanceof Note || obj instanceof Article) || !obj.id) return;
       const version = obj.updated?.toString() ?? update.id?.href ?? '';
       const externalId = update.id?.href ?? `${obj.id.href}#update-${version}`;
-      for (const [i, origin] of originsOf(state, obj.id.href).entries()) {
-        const sender = state.port.item(origin.groupId, origin.trxId)?.senderPubkey;
-        if (!sender || sender !== state.port.authorKey('activitypub', update.actorId.href)) {
-          continue;
-        }
-        const group = state.served(state.port.exposure(origin.groupId));
-        if (!group) continue;
+      const origins = originsOf(state, obj.id.href);
+      for (const { trxId, group, first } of ownCopies(state, origins, update.actorId)) {
         await submit(state, {
           groupId: group.groupId,
           network: 'activitypub',
-          externalId: i === 0 ? externalId : copyId(externalId, group.groupId),
+          externalId: first ? externalId : copyId(externalId, group.groupId),
           author: update.actorId.href,
           object: await fromApUpdate(
             obj,
             await actorInfo(ctx, update),
             (u) => state.resolveTrx(group, u),
-            origin.trxId,
+            trxId,
           ),
         });
       }

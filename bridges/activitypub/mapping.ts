@@ -838,6 +838,24 @@ function activityOrigin(activity: { id: URL | null }): Rec {
   return o;
 }
 
+/** A reaction to a group post as a RUM payload of `type` on the trx; null when unknown. */
+function reactionOf(
+  type: 'Like' | 'Dislike' | 'Announce',
+  activity: Like | Dislike | Announce,
+  actor: ApActorInfo,
+  resolveTrx: ResolveTrx,
+): Record<string, unknown> | null {
+  const target = activity.objectId;
+  const trx = target ? resolveTrx(target) : null;
+  if (!trx) return null;
+  return {
+    type,
+    object: { type: 'Note', id: trx },
+    actor: person(actor),
+    origin: activityOrigin(activity),
+  };
+}
+
 /**
  * A fediverse `Like` (or `Dislike`) of a group post as a RUM payload
  * `{"type":"Like","object":{"type":"Note","id":<trx>},"actor":…,"origin":…}`; null when the
@@ -848,15 +866,7 @@ export function fromApLike(
   actor: ApActorInfo,
   resolveTrx: ResolveTrx,
 ): Record<string, unknown> | null {
-  const target = like.objectId;
-  const trx = target ? resolveTrx(target) : null;
-  if (!trx) return null;
-  return {
-    type: like instanceof Dislike ? 'Dislike' : 'Like',
-    object: { type: 'Note', id: trx },
-    actor: person(actor),
-    origin: activityOrigin(like),
-  };
+  return reactionOf(like instanceof Dislike ? 'Dislike' : 'Like', like, actor, resolveTrx);
 }
 
 /** A fediverse `Announce` of a group post as a RUM `Announce` of the trx; null when unknown. */
@@ -865,15 +875,7 @@ export function fromApAnnounce(
   actor: ApActorInfo,
   resolveTrx: ResolveTrx,
 ): Record<string, unknown> | null {
-  const target = announce.objectId;
-  const trx = target ? resolveTrx(target) : null;
-  if (!trx) return null;
-  return {
-    type: 'Announce',
-    object: { type: 'Note', id: trx },
-    actor: person(actor),
-    origin: activityOrigin(announce),
-  };
+  return reactionOf('Announce', announce, actor, resolveTrx);
 }
 
 /**
