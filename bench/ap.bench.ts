@@ -13,8 +13,10 @@
  *   `POST /api/v1/group/{id}/content` under the same concurrency. Target ≥ 500/s.
  *
  * The instances are test/helpers/ap-receivers.ts (node:http + node:crypto, no Fedify) in two
- * processes of their own. Followers follow through real signed Follow activities (and get the
- * node's signed Accept) before the clock starts. BENCH_AP_INSTANCES (1000), BENCH_AP_INBOX
+ * processes of their own. Before the clock starts, the followers of BENCH_AP_FOLLOW_INSTANCES
+ * instances per receiver process follow through real signed Follow activities (and get the
+ * node's signed Accept); the rest are written into the stopped node's database in the shape the
+ * bridge writes (seed(), which fails if that shape changes). BENCH_AP_INSTANCES (1000), BENCH_AP_INBOX
  * (5000 replies).
  */
 import { rmSync, writeFileSync } from 'node:fs';
