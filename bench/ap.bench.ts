@@ -47,7 +47,7 @@ const PER_INSTANCE = 10;
 const RECEIVER_PROCESSES = 2;
 const INBOX_N = Number(process.env.BENCH_AP_INBOX ?? 5000);
 const INBOX_ACTORS = 20;
-const CLIENTS = 64;
+const CLIENTS = Number(process.env.BENCH_AP_CLIENTS ?? 64);
 const HANDLE = 'bench';
 const TIMEOUT_MS = 600_000;
 

@@ -106,7 +106,12 @@ export interface SubmitResult {
  */
 export interface BridgeKv {
   get<T = unknown>(key: string): T | undefined;
-  /** With ttlMs, the entry is gone (get answers undefined) that many ms from now. */
+  /**
+   * With ttlMs, the entry is gone (get answers undefined) that many ms from now. An entry with a
+   * ttl is a cache, a replay window or an idempotence mark: it is written without waiting for
+   * an fsync (a power loss may take the last few; a killed process loses none). An entry without
+   * one is durable when set returns.
+   */
   set(key: string, value: unknown, ttlMs?: number): void;
   delete(key: string): void;
   /** Live entries whose key starts with `prefix`, in key order, after the key `after`. */
@@ -116,7 +121,8 @@ export interface BridgeKv {
   ): { key: string; value: unknown }[];
   /**
    * Sets `next` only if the value is (deep-equal to) `expected`, atomically; `expected`
-   * undefined means absent, `next` undefined deletes. Answers whether it set.
+   * undefined means absent, `next` undefined deletes. Answers whether it set. Durable as `set`
+   * is: unsynced with a ttl.
    */
   cas(key: string, expected: unknown, next: unknown, ttlMs?: number): boolean;
 }

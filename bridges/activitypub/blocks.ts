@@ -71,9 +71,36 @@ function hostCandidates(url: string): string[] {
 
 export class Blocks {
   private readonly kv: BridgeKv;
+  /**
+   * The kv keys of every block, kept in memory: every inbox POST and every delivery asks several
+   * times. Blocks change only through this object (one per node; the admin API and CLI go
+   * through it), which keeps the set in step with the kv.
+   */
+  private keys: Set<string> | null = null;
 
   constructor(kv: BridgeKv) {
     this.kv = kv;
+  }
+
+  /** Every kv entry under a prefix, a page at a time. */
+  private *rows(prefix: string): Generator<{ key: string; value: unknown }> {
+    let after: string | undefined;
+    for (;;) {
+      const rows = this.kv.list(prefix, { limit: 1000, ...(after ? { after } : {}) });
+      yield* rows;
+      if (rows.length < 1000) return;
+      after = rows[rows.length - 1]!.key;
+    }
+  }
+
+  private has(key: string): boolean {
+    if (!this.keys) {
+      const keys = new Set<string>();
+      for (const prefix of [ACTOR, INSTANCE, INBOX])
+        for (const r of this.rows(prefix)) keys.add(r.key);
+      this.keys = keys;
+    }
+    return this.keys.has(key);
   }
 
   get(kind: 'actor' | 'instance', target: string): BlockRecord | undefined {
@@ -81,28 +108,32 @@ export class Blocks {
   }
 
   put(record: BlockRecord): void {
-    this.kv.set((record.kind === 'actor' ? ACTOR : INSTANCE) + record.target, record);
-    if (record.kind === 'actor' && record.inbox) this.kv.set(INBOX + record.inbox, record.target);
+    const key = (record.kind === 'actor' ? ACTOR : INSTANCE) + record.target;
+    this.kv.set(key, record);
+    this.keys?.add(key);
+    if (record.kind === 'actor' && record.inbox) {
+      this.kv.set(INBOX + record.inbox, record.target);
+      this.keys?.add(INBOX + record.inbox);
+    }
   }
 
   remove(kind: 'actor' | 'instance', target: string): BlockRecord | undefined {
     const r = this.get(kind, target);
     if (!r) return undefined;
-    this.kv.delete((kind === 'actor' ? ACTOR : INSTANCE) + target);
-    if (r.inbox) this.kv.delete(INBOX + r.inbox);
+    const key = (kind === 'actor' ? ACTOR : INSTANCE) + target;
+    this.kv.delete(key);
+    this.keys?.delete(key);
+    if (r.inbox) {
+      this.kv.delete(INBOX + r.inbox);
+      this.keys?.delete(INBOX + r.inbox);
+    }
     return r;
   }
 
   list(): BlockRecord[] {
     const out: BlockRecord[] = [];
     for (const prefix of [ACTOR, INSTANCE]) {
-      let after: string | undefined;
-      for (;;) {
-        const rows = this.kv.list(prefix, { limit: 1000, ...(after ? { after } : {}) });
-        out.push(...rows.map((r) => r.value as BlockRecord));
-        if (rows.length < 1000) break;
-        after = rows[rows.length - 1]!.key;
-      }
+      for (const r of this.rows(prefix)) out.push(r.value as BlockRecord);
     }
     return out;
   }
@@ -110,7 +141,7 @@ export class Blocks {
   /** The instance block that covers a URL's host, if any. */
   instanceOf(url: string): string | null {
     for (const h of hostCandidates(url)) {
-      if (this.kv.get(INSTANCE + h) !== undefined) return h;
+      if (this.has(INSTANCE + h)) return h;
     }
     return null;
   }
@@ -122,14 +153,13 @@ export class Blocks {
   blocks(url: string | URL | null | undefined): boolean {
     if (!url) return false;
     const href = typeof url === 'string' ? url : url.href;
-    if (this.kv.get(ACTOR + href) !== undefined) return true;
-    if (this.kv.get(ACTOR + withoutFragment(href)) !== undefined) return true;
+    if (this.has(ACTOR + href) || this.has(ACTOR + withoutFragment(href))) return true;
     return this.instanceOf(href) !== null;
   }
 
   /** Whether an inbox is the personal inbox of a blocked actor or on a blocked instance. */
   blocksInbox(inbox: string): boolean {
-    return this.kv.get(INBOX + inbox) !== undefined || this.instanceOf(inbox) !== null;
+    return this.has(INBOX + inbox) || this.instanceOf(inbox) !== null;
   }
 }
 

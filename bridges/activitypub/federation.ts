@@ -4,6 +4,7 @@
  * `Application`), their keys, WebFinger and NodeInfo, the followers and outbox collections, and
  * every post served at its id. Inbox listeners are in inbound.ts, sending in outbound.ts.
  */
+import { ActorInfoCache } from './actor-cache.ts';
 import { createHash } from 'node:crypto';
 import { createFederation, exportJwk, type Context, type Federation } from '@fedify/fedify';
 import {
@@ -126,6 +127,8 @@ export class ApState {
   readonly keys: ActorKeys;
   readonly followers: Followers;
   readonly blocks: Blocks;
+  /** Remote actors' names and URLs, as the inbox last fetched them. */
+  readonly actorInfos = new ActorInfoCache();
   /** The public origin is known once the gateway is bound: read it when first needed. */
   private urlsCache: ApUrls | null = null;
   private fed: Federation<void> | null = null;

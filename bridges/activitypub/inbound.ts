@@ -193,7 +193,7 @@ async function submitReaction<A extends Like | Announce>(
   if (!activity.id || !activity.actorId) return;
   const target = targetOf(state, activity.objectId);
   if (!target) return;
-  const object = map(activity, await actorInfo(ctx, activity), (u) =>
+  const object = map(activity, await actorInfo(state, ctx, activity), (u) =>
     state.resolveTrx(target.group, u),
   );
   if (!object) return;
@@ -206,21 +206,29 @@ async function submitReaction<A extends Like | Announce>(
   });
 }
 
-async function actorInfo(ctx: InboxContext<void>, activity: Activity): Promise<ApActorInfo> {
+async function actorInfo(
+  state: ApState,
+  ctx: InboxContext<void>,
+  activity: Activity,
+): Promise<ApActorInfo> {
   const id = activity.actorId!;
+  const known = state.actorInfos.get(id.href);
+  if (known) return known;
   try {
     const actor = await activity.getActor(ctx);
     if (actor && isActor(actor) && actor.id?.href === id.href) {
       const url = actor.url;
-      return {
+      const info = {
         id,
         name: actor.name?.toString() ?? null,
         preferredUsername: actor.preferredUsername?.toString() ?? null,
         url: url instanceof URL ? url : (url?.href ?? null),
       };
+      state.actorInfos.set(id.href, info);
+      return info;
     }
   } catch {
-    // Only the id, then.
+    // Only the id, then (and the next activity tries again).
   }
   return { id };
 }
@@ -318,7 +326,7 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
         groups.push(recipient);
       }
       if (groups.length === 0) return;
-      const info = await actorInfo(ctx, create);
+      const info = await actorInfo(state, ctx, create);
       for (const group of groups) {
         await submitPost(state, {
           groupId: group.groupId,
@@ -338,6 +346,7 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
     })
     .on(Delete, async (_ctx, del) => {
       if (!del.actorId || !del.objectId) return;
+      if (del.objectId.href === del.actorId.href) state.actorInfos.drop(del.actorId.href);
       const origins = originsOf(state, del.objectId.href);
       if (origins.length === 0) {
         // Not seen (yet): held, so that a Create that comes later is dropped. Only an object of
@@ -360,6 +369,8 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
     })
     .on(Update, async (ctx, update) => {
       if (!update.actorId || !update.objectId) return;
+      // A profile changed: its next activity fetches it again.
+      if (update.objectId.href === update.actorId.href) state.actorInfos.drop(update.actorId.href);
       const obj = await update.getObject(ctx);
       if (!(obj instanceof Note || obj instanceof Article) || !obj.id) return;
       const version = obj.updated?.toString() ?? update.id?.href ?? '';
@@ -373,7 +384,7 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
           author: update.actorId.href,
           object: await fromApUpdate(
             obj,
-            await actorInfo(ctx, update),
+            await actorInfo(state, ctx, update),
             (u) => state.resolveTrx(group, u),
             trxId,
           ),

@@ -29,6 +29,17 @@ export class Exposures extends EventEmitter<ExposureEvents> {
   private readonly node: RumNode;
   private readonly store: BridgeStore;
   private readonly onCommitted: (e: { groupId: string; trxs: { trx: { Type: number } }[] }) => void;
+  /**
+   * What every bridged item and inbox request reads, kept in memory: the exposure rows (written
+   * only through this class) and each exposed group's app config (dropped when an app config
+   * trx of the group is committed, or when the group is found left).
+   */
+  private rows: {
+    list: ExposureRow[];
+    byId: Map<string, ExposureRow>;
+    byHandle: Map<string, ExposureRow>;
+  } | null = null;
+  private readonly appConfigs = new Map<string, Record<string, string>>();
 
   constructor(node: RumNode, store: BridgeStore) {
     super();
@@ -37,7 +48,10 @@ export class Exposures extends EventEmitter<ExposureEvents> {
     this.store = store;
     // The owner may forbid (or allow again) bridging at any time: follow its app config.
     this.onCommitted = (e) => {
-      if (e.trxs.some(({ trx }) => trx.Type === TrxType.APP_CONFIG)) this.recheck(e.groupId);
+      if (e.trxs.some(({ trx }) => trx.Type === TrxType.APP_CONFIG)) {
+        this.appConfigs.delete(e.groupId);
+        this.recheck(e.groupId);
+      }
     };
     node.events.on('committed', this.onCommitted);
     for (const row of store.listExposures()) this.recheck(row.groupId);
@@ -64,6 +78,7 @@ export class Exposures extends EventEmitter<ExposureEvents> {
     const reason = this.forbidden(groupId);
     if (reason === row.suspended) return;
     this.store.setSuspended(groupId, reason, Date.now());
+    this.rows = null;
     this.node.log.warn(
       { groupId, handle: row.handle, reason },
       reason ? 'bridging of the group suspended' : 'bridging of the group resumed',
@@ -76,10 +91,15 @@ export class Exposures extends EventEmitter<ExposureEvents> {
     try {
       g = this.node.group(row.groupId);
     } catch {
+      this.appConfigs.delete(row.groupId);
       return undefined; // the group was left: nothing of it is served
     }
-    const appConfig: Record<string, string> = {};
-    for (const c of this.node.store.listAppConfig(row.groupId)) appConfig[c.name] = c.value;
+    let appConfig = this.appConfigs.get(row.groupId);
+    if (!appConfig) {
+      appConfig = {};
+      for (const c of this.node.store.listAppConfig(row.groupId)) appConfig[c.name] = c.value;
+      this.appConfigs.set(row.groupId, appConfig);
+    }
     return {
       groupId: row.groupId,
       handle: row.handle,
@@ -90,21 +110,34 @@ export class Exposures extends EventEmitter<ExposureEvents> {
       name: g.row.groupName,
       encryption: g.row.encryptionType === GroupEncryptType.PRIVATE ? 'private' : 'public',
       ownerPubkey: g.row.ownerPubkey,
-      appConfig,
+      appConfig: { ...appConfig },
     };
   }
 
+  /** The exposure rows (the list in handle order). */
+  private allRows() {
+    if (!this.rows) {
+      const list = this.store.listExposures();
+      this.rows = {
+        list,
+        byId: new Map(list.map((r) => [r.groupId, r])),
+        byHandle: new Map(list.map((r) => [r.handle, r])),
+      };
+    }
+    return this.rows;
+  }
+
   list(): ExposedGroup[] {
-    return this.store.listExposures().flatMap((r) => this.view(r) ?? []);
+    return this.allRows().list.flatMap((r) => this.view(r) ?? []);
   }
 
   get(groupId: string): ExposedGroup | undefined {
-    const row = this.store.getExposure(groupId);
+    const row = this.allRows().byId.get(groupId);
     return row && this.view(row);
   }
 
   byHandle(handle: string): ExposedGroup | undefined {
-    const row = this.store.exposureByHandle(handle);
+    const row = this.allRows().byHandle.get(handle);
     return row && this.view(row);
   }
 
@@ -150,6 +183,7 @@ export class Exposures extends EventEmitter<ExposureEvents> {
       createdAt: before?.createdAt ?? now,
       updatedAt: now,
     });
+    this.rows = null;
     const view = this.get(groupId)!;
     this.node.log.info({ groupId, handle: view.handle }, 'group exposed to bridges');
     this.emit('change', groupId, view);
@@ -157,6 +191,7 @@ export class Exposures extends EventEmitter<ExposureEvents> {
   }
 
   remove(groupId: string): void {
+    this.rows = null;
     if (!this.store.deleteExposure(groupId)) {
       throw new NotFoundError(`group ${groupId} is not exposed to bridges`);
     }

@@ -22,7 +22,7 @@
 import { EventEmitter } from 'node:events';
 import type { Statement } from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { Db } from '../storage/db.ts';
+import { type Db, unsyncedTransaction } from '../storage/db.ts';
 import {
   backoffMs,
   DEFAULT_QUEUE_OPTIONS,
@@ -331,24 +331,13 @@ export class EmbeddedQueue extends EventEmitter<QueueEvents> implements Delivery
   }
 
   /**
-   * Runs `f` in a transaction whose commit does not wait for an fsync (synchronous = NORMAL for
-   * this commit only). What a turn writes (claims, outcomes, leases) may be lost on a power loss
-   * without losing a job: a lost claim leaves the job pending, a lost outcome leaves it active
-   * until its lease runs out, and either way it runs again with the same key. The write-ahead
-   * log is ordered, so the next synced commit (an enqueue, any commit of the node) makes these
-   * durable too. A kill -9 loses nothing either way. One fsync per turn would otherwise cost
-   * more than the turn itself.
+   * What a turn writes (claims, outcomes, leases) may be lost on a power loss without losing a
+   * job: a lost claim leaves the job pending, a lost outcome leaves it active until its lease
+   * runs out, and either way it runs again with the same key. One fsync per turn would otherwise
+   * cost more than the turn itself.
    */
   private unsynced<T>(f: () => T): T {
-    const c = this.db.$client;
-    const level = this.sql.synchronous.get() as number;
-    if (c.inTransaction || level <= 1) return c.transaction(f)();
-    this.sql.setSynchronous[1]!.run();
-    try {
-      return c.transaction(f)();
-    } finally {
-      this.sql.setSynchronous[level]!.run();
-    }
+    return unsyncedTransaction(this.db.$client, f);
   }
 
   private writeOutcome(o: Outcome, now: number) {
@@ -577,9 +566,7 @@ function prepare(db: Db) {
       `DELETE FROM delivery_jobs WHERE id IN
        (SELECT id FROM delivery_jobs WHERE status = 'done' AND run_at < ? LIMIT ?)`,
     ),
-    synchronous: s('PRAGMA synchronous').pluck(),
     dataVersion: s('PRAGMA data_version').pluck(),
-    setSynchronous: [0, 1, 2, 3].map((level) => s(`PRAGMA synchronous = ${level}`)),
     counts: s('SELECT status, COUNT(*) AS n FROM delivery_jobs GROUP BY status'),
     listOldest: s('SELECT * FROM delivery_jobs WHERE status = ? ORDER BY run_at, id LIMIT ?'),
     listNewest: s(

@@ -5,7 +5,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Statement } from 'better-sqlite3';
 import type { BridgeKv } from '../../bridges/port.ts';
-import type { Db } from './db.ts';
+import { type Db, unsyncedTransaction } from './db.ts';
 
 const MAX_KEY = 4096;
 const MAX_VALUE = 1 << 20;
@@ -23,6 +23,18 @@ function encode(value: unknown): string {
   return text;
 }
 
+/**
+ * The least string above every string that starts with `prefix`, in SQLite's order for text
+ * (UTF-8 bytes, which is code point order), or undefined when there is no simple one (an empty
+ * prefix, or one ending in a surrogate or a character at the top of the BMP).
+ */
+function upperBound(prefix: string): string | undefined {
+  if (prefix.length === 0) return undefined;
+  const last = prefix.charCodeAt(prefix.length - 1);
+  if (last >= 0xd7ff) return undefined;
+  return prefix.slice(0, -1) + String.fromCharCode(last + 1);
+}
+
 interface Row {
   key: string;
   value: string;
@@ -32,7 +44,8 @@ interface Row {
 export class BridgeKvStore implements BridgeKv {
   private readonly bridge: string;
   private readonly db: Db;
-  private readonly s: Record<'get' | 'set' | 'del' | 'list', Statement>;
+  private readonly s: Record<'get' | 'set' | 'del', Statement>;
+  private readonly lists: Record<'from' | 'after' | 'fromOpen' | 'afterOpen', Statement>;
 
   constructor(db: Db, bridge: string) {
     this.db = db;
@@ -45,10 +58,21 @@ export class BridgeKvStore implements BridgeKv {
           'ON CONFLICT (bridge, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at',
       ),
       del: c.prepare('DELETE FROM bridge_kv WHERE bridge = ? AND key = ?'),
-      list: c.prepare(
-        'SELECT key, value, expires_at FROM bridge_kv WHERE bridge = ? AND key > ? ' +
-          'AND substr(key, 1, ?) = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY key LIMIT ?',
-      ),
+    };
+    // A prefix is a range of the primary key (bridge, key): from the prefix (or just after the
+    // cursor) up to the prefix with its last character raised by one, so a page reads only its
+    // own rows however many other keys the bridge keeps (Fedify's caches fill the same table).
+    const list = (lower: '>=' | '>', upper: boolean) =>
+      c.prepare(
+        `SELECT key, value, expires_at FROM bridge_kv WHERE bridge = ? AND key ${lower} ? ` +
+          `${upper ? 'AND key < ? ' : ''}AND substr(key, 1, ?) = ? ` +
+          'AND (expires_at IS NULL OR expires_at > ?) ORDER BY key LIMIT ?',
+      );
+    this.lists = {
+      from: list('>=', true),
+      after: list('>', true),
+      fromOpen: list('>=', false),
+      afterOpen: list('>', false),
     };
   }
 
@@ -76,8 +100,12 @@ export class BridgeKvStore implements BridgeKv {
       const row = this.s.get.get(this.bridge, key) as Row | undefined;
       if (row && row.value === text && row.expires_at === null) return;
     }
-    const expires = ttlMs === undefined ? null : Date.now() + Math.max(0, ttlMs);
-    this.s.set.run(this.bridge, key, text, expires);
+    if (ttlMs === undefined) {
+      this.s.set.run(this.bridge, key, text, null);
+      return;
+    }
+    const expires = Date.now() + Math.max(0, ttlMs);
+    unsyncedTransaction(this.db.$client, () => this.s.set.run(this.bridge, key, text, expires));
   }
 
   delete(key: string): void {
@@ -87,10 +115,21 @@ export class BridgeKvStore implements BridgeKv {
 
   list(prefix: string, o: { after?: string; limit?: number } = {}) {
     const limit = Math.max(1, Math.min(o.limit ?? 1000, 100_000));
-    const after = o.after !== undefined && o.after >= prefix ? o.after : '';
-    const rows = this.s.list.all(
+    const cursor = o.after !== undefined && o.after >= prefix ? o.after : undefined;
+    const lower = cursor ?? prefix;
+    const upper = upperBound(prefix);
+    const stmt =
+      upper === undefined
+        ? cursor === undefined
+          ? this.lists.fromOpen
+          : this.lists.afterOpen
+        : cursor === undefined
+          ? this.lists.from
+          : this.lists.after;
+    const bounds = upper === undefined ? [lower] : [lower, upper];
+    const rows = stmt.all(
       this.bridge,
-      after,
+      ...bounds,
       prefix.length,
       prefix,
       Date.now(),
@@ -101,14 +140,16 @@ export class BridgeKvStore implements BridgeKv {
 
   cas(key: string, expected: unknown, next: unknown, ttlMs?: number): boolean {
     checkKey(key);
-    return this.db.$client.transaction(() => {
+    const swap = () => {
       const row = this.live(key);
       const current = row ? (JSON.parse(row.value) as unknown) : undefined;
       if (!isDeepStrictEqual(current, expected)) return false;
       if (next === undefined) this.s.del.run(this.bridge, key);
       else this.set(key, next, ttlMs);
       return true;
-    })();
+    };
+    const c = this.db.$client;
+    return ttlMs === undefined ? c.transaction(swap)() : unsyncedTransaction(c, swap);
   }
 
   /** Deletes expired entries of every bridge; answers how many. */

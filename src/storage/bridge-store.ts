@@ -4,7 +4,7 @@
  * of outside identities. Only src/gateway uses this; bridges go through bridges/port.ts.
  */
 import { and, asc, eq, gt, or, sql } from 'drizzle-orm';
-import type { Db } from './db.ts';
+import { type Db, unsyncedTransaction } from './db.ts';
 import {
   bridgeCursors,
   bridgeExposures,
@@ -23,24 +23,93 @@ export interface ChainPlace {
   position: number;
 }
 
+/** The reads every bridged item and inbox request makes, built once (drizzle builds SQL per call). */
+function prepared(db: Db) {
+  const ph = sql.placeholder;
+  return {
+    listExposures: db.select().from(bridgeExposures).orderBy(asc(bridgeExposures.handle)).prepare(),
+    exposure: db
+      .select()
+      .from(bridgeExposures)
+      .where(eq(bridgeExposures.groupId, ph('g')))
+      .prepare(),
+    exposureByHandle: db
+      .select()
+      .from(bridgeExposures)
+      .where(eq(bridgeExposures.handle, ph('h')))
+      .prepare(),
+    originOf: db
+      .select()
+      .from(bridgeOrigins)
+      .where(and(eq(bridgeOrigins.network, ph('n')), eq(bridgeOrigins.externalId, ph('x'))))
+      .prepare(),
+    originOfTrx: db
+      .select()
+      .from(bridgeOrigins)
+      .where(and(eq(bridgeOrigins.groupId, ph('g')), eq(bridgeOrigins.trxId, ph('t'))))
+      .prepare(),
+    identity: db
+      .select()
+      .from(bridgeIdentities)
+      .where(and(eq(bridgeIdentities.network, ph('n')), eq(bridgeIdentities.externalId, ph('x'))))
+      .prepare(),
+    addOrigin: db
+      .insert(bridgeOrigins)
+      .values({
+        network: ph('n'),
+        externalId: ph('x'),
+        groupId: ph('g'),
+        trxId: ph('t'),
+        createdAt: ph('at'),
+      })
+      .onConflictDoNothing()
+      .prepare(),
+    setCursor: db
+      .insert(bridgeCursors)
+      .values({
+        consumer: ph('c'),
+        groupId: ph('g'),
+        blockId: ph('b'),
+        position: ph('p'),
+        updatedAt: ph('at'),
+      })
+      .onConflictDoUpdate({
+        target: [bridgeCursors.consumer, bridgeCursors.groupId],
+        set: {
+          blockId: sql`excluded.block_id`,
+          position: sql`excluded.position`,
+          updatedAt: sql`excluded.updated_at`,
+        },
+      })
+      .prepare(),
+    identityByPubkey: db
+      .select()
+      .from(bridgeIdentities)
+      .where(eq(bridgeIdentities.pubkey, ph('p')))
+      .prepare(),
+  };
+}
+
 export class BridgeStore {
   readonly db: Db;
+  private readonly q: ReturnType<typeof prepared>;
 
   constructor(db: Db) {
     this.db = db;
+    this.q = prepared(db);
   }
 
   // ---- exposures ----
   listExposures(): ExposureRow[] {
-    return this.db.select().from(bridgeExposures).orderBy(asc(bridgeExposures.handle)).all();
+    return this.q.listExposures.all();
   }
 
   getExposure(groupId: string): ExposureRow | undefined {
-    return this.db.select().from(bridgeExposures).where(eq(bridgeExposures.groupId, groupId)).get();
+    return this.q.exposure.get({ g: groupId });
   }
 
   exposureByHandle(handle: string): ExposureRow | undefined {
-    return this.db.select().from(bridgeExposures).where(eq(bridgeExposures.handle, handle)).get();
+    return this.q.exposureByHandle.get({ h: handle });
   }
 
   putExposure(row: ExposureRow): void {
@@ -84,16 +153,21 @@ export class BridgeStore {
       .get();
   }
 
+  /**
+   * Moves a consumer's cursor, without waiting for an fsync: a cursor lost to a power loss
+   * only hands the consumer some items again, which it takes as duplicates (the queue's
+   * idempotency keys, the origin table).
+   */
   setCursor(consumer: string, groupId: string, at: ChainPlace): void {
-    const row = { consumer, groupId, ...at, updatedAt: Date.now() };
-    this.db
-      .insert(bridgeCursors)
-      .values(row)
-      .onConflictDoUpdate({
-        target: [bridgeCursors.consumer, bridgeCursors.groupId],
-        set: { blockId: at.blockId, position: at.position, updatedAt: row.updatedAt },
-      })
-      .run();
+    unsyncedTransaction(this.db.$client, () =>
+      this.q.setCursor.run({
+        c: consumer,
+        g: groupId,
+        b: at.blockId,
+        p: at.position,
+        at: Date.now(),
+      }),
+    );
   }
 
   deleteCursors(consumer: string): void {
@@ -184,28 +258,28 @@ export class BridgeStore {
 
   // ---- origins ----
   originOf(network: string, externalId: string): OriginRow | undefined {
-    return this.db
-      .select()
-      .from(bridgeOrigins)
-      .where(and(eq(bridgeOrigins.network, network), eq(bridgeOrigins.externalId, externalId)))
-      .get();
+    return this.q.originOf.get({ n: network, x: externalId });
   }
 
   originOfTrx(groupId: string, trxId: string): OriginRow | undefined {
-    return this.db
-      .select()
-      .from(bridgeOrigins)
-      .where(and(eq(bridgeOrigins.groupId, groupId), eq(bridgeOrigins.trxId, trxId)))
-      .get();
+    return this.q.originOfTrx.get({ g: groupId, t: trxId });
   }
 
-  /** Records an origin; false when the outside id is recorded already. */
+  /**
+   * Records an origin; false when the outside id is recorded already. Not waiting for an fsync:
+   * the trx it names is admitted next, and that synced commit makes the origin durable with it
+   * (the log is ordered); an origin whose trx was lost is posted anew (BridgePort.submit).
+   */
   addOrigin(row: Omit<OriginRow, 'createdAt'>): boolean {
-    const res = this.db
-      .insert(bridgeOrigins)
-      .values({ ...row, createdAt: Date.now() })
-      .onConflictDoNothing()
-      .run();
+    const res = unsyncedTransaction(this.db.$client, () =>
+      this.q.addOrigin.run({
+        n: row.network,
+        x: row.externalId,
+        g: row.groupId,
+        t: row.trxId,
+        at: Date.now(),
+      }),
+    );
     return res.changes > 0;
   }
 
@@ -218,17 +292,11 @@ export class BridgeStore {
 
   // ---- identities ----
   getIdentity(network: string, externalId: string): IdentityRow | undefined {
-    return this.db
-      .select()
-      .from(bridgeIdentities)
-      .where(
-        and(eq(bridgeIdentities.network, network), eq(bridgeIdentities.externalId, externalId)),
-      )
-      .get();
+    return this.q.identity.get({ n: network, x: externalId });
   }
 
   identityByPubkey(pubkey: string): IdentityRow | undefined {
-    return this.db.select().from(bridgeIdentities).where(eq(bridgeIdentities.pubkey, pubkey)).get();
+    return this.q.identityByPubkey.get({ p: pubkey });
   }
 
   addIdentity(row: IdentityRow): void {

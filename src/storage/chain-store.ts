@@ -101,6 +101,8 @@ export class ChainStore implements ChainStorage {
   readonly db: Db;
   private readonly hasTrxStmt: ReturnType<typeof direct>;
   private readonly stmts;
+  /** Reads the bridges make for every item they serve, built once. */
+  private readonly reads;
 
   constructor(db: Db) {
     this.db = db;
@@ -143,6 +145,27 @@ export class ChainStore implements ChainStorage {
           inReplyTo: ph('inReplyTo'),
         }),
       ),
+    };
+    this.reads = {
+      content: db
+        .select({ c: contents })
+        .from(trxs)
+        .innerJoin(
+          contents,
+          and(
+            eq(contents.groupId, trxs.groupId),
+            eq(contents.blockId, trxs.blockId),
+            eq(contents.position, trxs.position),
+          ),
+        )
+        .where(and(eq(trxs.groupId, ph('g')), eq(trxs.trxId, ph('t'))))
+        .prepare(),
+      appConfig: db
+        .select()
+        .from(appConfigs)
+        .where(eq(appConfigs.groupId, ph('g')))
+        .orderBy(asc(appConfigs.name))
+        .prepare(),
     };
     this.hasTrxStmt = direct(
       db,
@@ -601,19 +624,7 @@ export class ChainStore implements ChainStorage {
   // ---- content index ----
   /** A trx's content row, found through the trx's block and position (see the schema). */
   getContent(groupId: string, trxId: string): ContentRow | undefined {
-    return this.db
-      .select({ c: contents })
-      .from(trxs)
-      .innerJoin(
-        contents,
-        and(
-          eq(contents.groupId, trxs.groupId),
-          eq(contents.blockId, trxs.blockId),
-          eq(contents.position, trxs.position),
-        ),
-      )
-      .where(and(eq(trxs.groupId, groupId), eq(trxs.trxId, trxId)))
-      .get()?.c;
+    return this.reads.content.get({ g: groupId, t: trxId })?.c;
   }
 
   queryContent(q: ContentQuery): ContentRow[] {
@@ -695,12 +706,7 @@ export class ChainStore implements ChainStorage {
   }
 
   listAppConfig(groupId: string): AppConfigRow[] {
-    return this.db
-      .select()
-      .from(appConfigs)
-      .where(eq(appConfigs.groupId, groupId))
-      .orderBy(asc(appConfigs.name))
-      .all();
+    return this.reads.appConfig.all({ g: groupId });
   }
 
   getAppConfig(groupId: string, name: string): AppConfigRow | undefined {

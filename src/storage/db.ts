@@ -38,3 +38,36 @@ export function openDatabase(file: string, options: DatabaseOptions = {}): Db {
   migrate(db, { migrationsFolder: MIGRATIONS_DIR });
   return db;
 }
+
+const pragmas = new WeakMap<
+  Database.Database,
+  { level: Database.Statement; set: Database.Statement[] }
+>();
+
+/**
+ * Runs `f` in a transaction whose commit does not wait for an fsync (synchronous = NORMAL for
+ * this commit only), for writes that may be lost on a power loss without harm: they can be
+ * redone, or they only save work. A killed process loses nothing either way (the OS holds the
+ * pages), and the write-ahead log is ordered, so the next synced commit of the database makes
+ * these durable too. Inside a transaction already, `f` runs in a savepoint of it (and is synced
+ * as that transaction is).
+ */
+export function unsyncedTransaction<T>(client: Database.Database, f: () => T): T {
+  if (client.inTransaction) return client.transaction(f)();
+  let p = pragmas.get(client);
+  if (!p) {
+    p = {
+      level: client.prepare('PRAGMA synchronous').pluck(),
+      set: [0, 1, 2, 3].map((level) => client.prepare(`PRAGMA synchronous = ${level}`)),
+    };
+    pragmas.set(client, p);
+  }
+  const level = p.level.get() as number;
+  if (level <= 1) return client.transaction(f)();
+  p.set[1]!.run();
+  try {
+    return client.transaction(f)();
+  } finally {
+    p.set[level]!.run();
+  }
+}

@@ -34,6 +34,30 @@ describe('bridge port: kv and secrets', () => {
         kv.list('a/').map((e) => e.key),
         ['a/1', 'a/2'],
       );
+      // The prefix is a key range: the prefix itself is in it, its neighbours in key order
+      // ('a.', 'a0', 'a/' followed by anything) are judged right, and an empty prefix or one
+      // ending at the top of the BMP lists by the slow path with the same answers.
+      kv.set('a/', 'self');
+      kv.set('a.', 'before');
+      kv.set('a0', 'after');
+      kv.set('a/\uffff\uffff', 'top');
+      assert.deepEqual(
+        kv.list('a/').map((e) => e.key),
+        ['a/', 'a/1', 'a/2', 'a/\uffff\uffff'],
+      );
+      assert.deepEqual(
+        kv.list('a/', { after: 'a/2' }).map((e) => e.key),
+        ['a/\uffff\uffff'],
+      );
+      assert.deepEqual(
+        kv.list('a/\uffff').map((e) => e.key),
+        ['a/\uffff\uffff'],
+      );
+      assert.deepEqual(
+        kv.list('').map((e) => e.key),
+        ['a.', 'a/', 'a/1', 'a/2', 'a/\uffff\uffff', 'a0', 'b/1'],
+      );
+      for (const k of ['a/', 'a.', 'a0', 'a/\uffff\uffff']) kv.delete(k);
       assert.equal(kv.cas('a/1', { x: 2 }, { x: 3 }), false);
       assert.equal(kv.cas('a/1', { x: 1 }, { x: 3 }), true);
       assert.deepEqual(kv.get('a/1'), { x: 3 });

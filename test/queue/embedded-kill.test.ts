@@ -81,6 +81,13 @@ it('a killed (-9) embedded queue process loses no delivery of 10,000', async (t)
     child = await startWorker(file, url);
     await waitFor('every delivery', () => arrivals.size === JOBS, 120_000);
     const secs = (Date.now() - restarted) / 1000;
+    // The attempts cut off by the kill may have arrived already: their jobs stay active under
+    // the dead worker's lease until it runs out (1 s), and are then run again (a repeat).
+    await waitFor(
+      'every job recorded done',
+      async () => (await producer.counts()).done === JOBS,
+      30_000,
+    );
     const exitedNow = once(child, 'exit');
     child.kill('SIGTERM');
     const [code] = await exitedNow;
