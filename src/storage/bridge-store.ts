@@ -82,6 +82,21 @@ function prepared(db: Db) {
         },
       })
       .prepare(),
+    contentAfter: db
+      .select()
+      .from(contents)
+      .where(
+        and(
+          eq(contents.groupId, ph('g')),
+          or(
+            gt(contents.blockId, ph('b')),
+            and(eq(contents.blockId, ph('b')), gt(contents.position, ph('p'))),
+          ),
+        ),
+      )
+      .orderBy(asc(contents.blockId), asc(contents.position))
+      .limit(ph('n'))
+      .prepare(),
     identityByPubkey: db
       .select()
       .from(bridgeIdentities)
@@ -190,21 +205,7 @@ export class BridgeStore {
 
   /** Content items of a group after a place, in chain order. */
   contentAfter(groupId: string, after: ChainPlace, limit: number): StreamRow[] {
-    return this.db
-      .select()
-      .from(contents)
-      .where(
-        and(
-          eq(contents.groupId, groupId),
-          or(
-            gt(contents.blockId, after.blockId),
-            and(eq(contents.blockId, after.blockId), gt(contents.position, after.position)),
-          ),
-        ),
-      )
-      .orderBy(asc(contents.blockId), asc(contents.position))
-      .limit(limit)
-      .all();
+    return this.q.contentAfter.all({ g: groupId, b: after.blockId, p: after.position, n: limit });
   }
 
   /** Content items of a group before a place (or the newest), newest first. */

@@ -101,6 +101,7 @@ describe('a Mastodon-like peer and a group', () => {
       'the reply in the chain',
     );
     replyTrx = row.trxId;
+    assert.equal(row.object.attributedTo?.name, peer.name, "the reply carries its author's name");
     // Delivered again (a retry re-signs): still one trx.
     await peer.deliver(`${gateway.origin}/ap/inbox`, sent.activity);
     await produce();
@@ -108,6 +109,33 @@ describe('a Mastodon-like peer and a group', () => {
       JSON.stringify(p.object ?? {}).includes('a reply from afar'),
     );
     assert.equal(copies.length, 1);
+  });
+
+  it("the peer's Update of its profile renames it on its next reply", async () => {
+    const note = `${gateway.origin}/ap/posts/${postId}`;
+    // The bridge remembers remote profiles; the peer renames itself and says so.
+    (peer as { name: string }).name = 'Alice Renamed';
+    const update = {
+      '@context': 'https://www.w3.org/ns/activitystreams',
+      id: `${peer.actorId}#updates/1`,
+      type: 'Update',
+      actor: peer.actorId,
+      to: ['https://www.w3.org/ns/activitystreams#Public'],
+      object: await peer.actor(peer.actorId, true),
+    };
+    const d = await peer.deliver(`${gateway.origin}/ap/inbox`, update);
+    assert.ok(d.status >= 200 && d.status < 300, d.body);
+    await peer.createNote({
+      content: '<p>renamed reply</p>',
+      inReplyTo: note,
+      cc: [peer.followersUrl, groupActor],
+    });
+    await produce();
+    const row = await until(
+      () => payloads().find((p) => JSON.stringify(p.object ?? {}).includes('renamed reply')),
+      'the second reply in the chain',
+    );
+    assert.equal(row.object.attributedTo?.name, 'Alice Renamed');
   });
 
   it("the peer's Like of a group post becomes a Like", async () => {
