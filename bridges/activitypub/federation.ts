@@ -26,6 +26,7 @@ import { registerInbox } from './inbound.ts';
 import { ActorKeys } from './keys.ts';
 import { PortKvStore } from './kv.ts';
 import { type MappingContext, toAnnounce, toApActivity, toApObject } from './mapping.ts';
+import { wrapLoaders } from './loaders.ts';
 import { DeliveryMessageQueue } from './mq.ts';
 import { recordGone as recordDeliveryGone } from './pages.ts';
 import {
@@ -299,6 +300,7 @@ export function buildFederation(state: ApState): Federation<void> {
     // The delivery queue limits each destination and backs off; no second breaker on top.
     circuitBreaker: false,
   });
+  wrapLoaders(federation);
 
   federation
     .setActorDispatcher(ACTOR_PATH, async (ctx, identifier) => {
