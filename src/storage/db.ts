@@ -28,6 +28,7 @@ export function openDatabase(file: string, options: DatabaseOptions = {}): Db {
   // WAL keeps readers off the writer's back.
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma(`synchronous = ${options.sync === 'normal' ? 'NORMAL' : 'FULL'}`);
+  syncLevels.set(sqlite, options.sync === 'normal' ? 1 : 2);
   // Checkpoint every 10,000 pages (40 MiB of WAL), not SQLite's 1,000: a page written by many
   // commits in a row (the trx-id index takes random inserts) is copied back to the database
   // once, not at every few commits. A node catching up commits about a third faster.
@@ -39,10 +40,17 @@ export function openDatabase(file: string, options: DatabaseOptions = {}): Db {
   return db;
 }
 
-const pragmas = new WeakMap<
-  Database.Database,
-  { level: Database.Statement; set: Database.Statement[] }
->();
+/** The synchronous level each connection was opened with (what unsyncedTransaction restores). */
+const syncLevels = new WeakMap<Database.Database, number>();
+
+function syncLevel(client: Database.Database): number {
+  let level = syncLevels.get(client);
+  if (level === undefined) {
+    level = client.pragma('synchronous', { simple: true }) as number;
+    syncLevels.set(client, level);
+  }
+  return level;
+}
 
 /**
  * Runs `f` in a transaction whose commit does not wait for an fsync (synchronous = NORMAL for
@@ -51,23 +59,19 @@ const pragmas = new WeakMap<
  * pages), and the write-ahead log is ordered, so the next synced commit of the database makes
  * these durable too. Inside a transaction already, `f` runs in a savepoint of it (and is synced
  * as that transaction is).
+ *
+ * The level is set with pragma() each time, never with a prepared PRAGMA statement: SQLite runs
+ * a PRAGMA when it is prepared, and a prepared one run again does not reliably set the level
+ * again (which once left the whole database at NORMAL after the first unsynced commit).
  */
 export function unsyncedTransaction<T>(client: Database.Database, f: () => T): T {
   if (client.inTransaction) return client.transaction(f)();
-  let p = pragmas.get(client);
-  if (!p) {
-    p = {
-      level: client.prepare('PRAGMA synchronous').pluck(),
-      set: [0, 1, 2, 3].map((level) => client.prepare(`PRAGMA synchronous = ${level}`)),
-    };
-    pragmas.set(client, p);
-  }
-  const level = p.level.get() as number;
+  const level = syncLevel(client);
   if (level <= 1) return client.transaction(f)();
-  p.set[1]!.run();
+  client.pragma('synchronous = 1');
   try {
     return client.transaction(f)();
   } finally {
-    p.set[level]!.run();
+    client.pragma(`synchronous = ${level}`);
   }
 }
