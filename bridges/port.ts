@@ -55,6 +55,21 @@ export interface CommittedItem {
   origin: ItemOrigin | null;
 }
 
+/**
+ * The profile an author gives itself in a group: the newest one it posted there, in chain order
+ * (a POST `{"type":"Create","object":{"type":"Profile","name":…,"image":…,"describes":…}}`, as
+ * rum-app writes it). Its text is the author's own: untrusted, to be shown as plain text.
+ */
+export interface AuthorProfile {
+  /** The name, trimmed (at most 1000 characters), or null when the profile has none. */
+  name: string | null;
+  /** The avatar (PNG, JPEG, GIF or WebP, its bytes checked against the type), or null. */
+  image: { mediaType: string; content: Uint8Array } | null;
+  /** The trx that carries the profile, and its timestamp (ns since the epoch, decimal text). */
+  trxId: string;
+  timestamp: string;
+}
+
 export interface StreamOptions {
   /** A stable name of the consumer (`activitypub`, `bot:12`): its cursor is kept under it. */
   consumer: string;
@@ -162,6 +177,12 @@ export interface BridgePort {
   replies(groupId: string, trxId: string, limit: number): CommittedItem[];
   /** Whether a RUM key has posted in a group. */
   hasAuthor(groupId: string, pubkey: string): boolean;
+  /**
+   * The profile a RUM key gives itself in a group, or undefined when it posted none there (or
+   * the node does not have the group). Cheap enough to ask per rendering: kept in memory, and
+   * read again only after the author posts in the group.
+   */
+  profile(groupId: string, pubkey: string): AuthorProfile | undefined;
   /** The trx an outside item became (network, its id there), if it was submitted. */
   trxOfOrigin(
     network: BridgeNetwork,

@@ -20,7 +20,7 @@ import {
   Person,
   type Recipient,
 } from '@fedify/vocab';
-import type { BridgeKv, BridgePort, CommittedItem, ExposedGroup } from '../port.ts';
+import type { AuthorProfile, BridgeKv, BridgePort, CommittedItem, ExposedGroup } from '../port.ts';
 import { Blocks } from './blocks.ts';
 import { registerInbox } from './inbound.ts';
 import { ActorKeys } from './keys.ts';
@@ -28,7 +28,7 @@ import { PortKvStore } from './kv.ts';
 import { type MappingContext, toAnnounce, toApActivity, toApObject } from './mapping.ts';
 import { wrapLoaders } from './loaders.ts';
 import { DeliveryMessageQueue } from './mq.ts';
-import { recordGone as recordDeliveryGone } from './pages.ts';
+import { avatarUrl, recordGone as recordDeliveryGone } from './pages.ts';
 import {
   ACTOR_PATH,
   ANNOUNCE_PATH,
@@ -222,6 +222,24 @@ export class ApState {
     return group.appConfig.announce === 'all' ? 'all' : 'top-level';
   }
 
+  /**
+   * The profile a RUM key gives itself for its Person actor: its newest among the served groups
+   * (an actor is one for every group), or undefined when it posted none there.
+   */
+  authorProfile(pubkey: string): AuthorProfile | undefined {
+    let best: AuthorProfile | undefined;
+    for (const g of this.servedGroups()) {
+      const p = this.port.profile(g.groupId, pubkey);
+      if (p && (!best || BigInt(p.timestamp) > BigInt(best.timestamp))) best = p;
+    }
+    return best;
+  }
+
+  /** What a RUM key is called in a group: its profile's name there, or a short form of it. */
+  authorName(groupId: string, pubkey: string): string {
+    return displayName(this.port.profile(groupId, pubkey)?.name) ?? shortKey(pubkey);
+  }
+
   /** Whether a RUM key has posted in a served group (then it is a Person here). */
   isAuthor(pubkey: string): boolean {
     return this.servedGroups().some((g) => this.port.hasAuthor(g.groupId, pubkey));
@@ -269,6 +287,31 @@ function config(g: ExposedGroup, ...names: string[]): string | undefined {
 
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** The longest display name shown, in characters (Mastodon allows its own users 30). */
+export const MAX_DISPLAY_NAME_CHARS = 64;
+
+/**
+ * A name from an author's profile as a display name: plain text on one line, without control
+ * or direction-changing characters, at most MAX_DISPLAY_NAME_CHARS; null when nothing is left.
+ * Escaping is left to where it is written (Fedify's JSON, the pages' HTML).
+ */
+export function displayName(raw: string | null | undefined): string | null {
+  if (typeof raw !== 'string') return null;
+  const text = raw
+    .replace(/[\p{Cc}\p{Zl}\p{Zp}]/gu, ' ')
+    // Marks and overrides of direction, which would turn the text around them, and BOMs.
+    .replace(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+  if (text === '') return null;
+  const chars = Array.from(text);
+  if (chars.length <= MAX_DISPLAY_NAME_CHARS) return text;
+  return `${chars
+    .slice(0, MAX_DISPLAY_NAME_CHARS - 1)
+    .join('')
+    .trimEnd()}…`;
 }
 
 /** A short, stable form of a RUM key for a display name. */
@@ -348,10 +391,18 @@ export function buildFederation(state: ApState): Federation<void> {
       }
       const pubkey = pubkeyOf(identifier);
       if (pubkey && state.isAuthor(pubkey)) {
+        const profile = state.authorProfile(pubkey);
+        const image = profile?.image;
         return new Person({
           ...common,
           preferredUsername: identifier,
-          name: shortKey(pubkey),
+          name: displayName(profile?.name) ?? shortKey(pubkey),
+          icon: image
+            ? new Image({
+                url: avatarUrl(state.urls, pubkey, profile.trxId),
+                mediaType: image.mediaType,
+              })
+            : null,
           summary: `<p>RUM key ${escapeHtml(pubkey)}</p>`,
           discoverable: true,
           indexable: true,

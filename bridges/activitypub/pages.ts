@@ -8,6 +8,8 @@
  *   with `?before=<block>.<position>`.
  * - `GET /p/<trx id>`: the post, its replies, and where it went: its activities' deliveries
  *   (done, pending, failed) by instance.
+ * - `GET /avatars/u_<key>/<trx id>`: the avatar of an author's profile (the `icon` of its Person
+ *   actor), as long as that trx carries the profile it has now in a served group.
  * - The ActivityPub ids of groups and posts, opened with `Accept: text/html`, redirect (302) to
  *   these pages ({@link Pages.notAcceptable}, Fedify's `onNotAcceptable`).
  *
@@ -25,7 +27,7 @@ import { type ApState, shortKey } from './federation.ts';
 import { instantOf, rumMedia, rumPost, rumReplyTarget } from './mapping.ts';
 import { JOB_KIND, onOutboxQueued } from './mq.ts';
 import { escapeHtml as esc, looksLikeHtml, plainTextToHtml, sanitizeContent } from './sanitize.ts';
-import { type ApUrls, groupIdentifier, handleOf } from './urls.ts';
+import { type ApUrls, authorIdentifier, groupIdentifier, handleOf, pubkeyOf } from './urls.ts';
 
 /** Posts on one page of a group. */
 export const PAGE_POSTS = 20;
@@ -56,6 +58,15 @@ function httpUrl(v: unknown): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Where an author's avatar is served: under the trx of the profile that carries it, so that a new
+ * avatar has a new URL (Mastodon fetches an avatar again only when its URL changes).
+ */
+export function avatarUrl(urls: ApUrls, pubkey: string, trxId: string): URL {
+  const path = `/avatars/${authorIdentifier(pubkey)}/${encodeURIComponent(trxId)}`;
+  return new URL(path, `${urls.origin}/`);
 }
 
 // ---- delivery outcomes ----
@@ -446,7 +457,8 @@ export class Pages {
       const who = outside.author.length > 24 ? shortKey(outside.author) : outside.author;
       return `<span class="author" title="${esc(outside.author)}">${esc(who)} <span class="meta">(${esc(outside.network)})</span></span>`;
     }
-    return `<span class="author" title="RUM key ${esc(item.senderPubkey)}">${esc(shortKey(item.senderPubkey))}</span>`;
+    const name = this.state.authorName(item.groupId, item.senderPubkey);
+    return `<span class="author" title="RUM key ${esc(item.senderPubkey)}">${esc(name)}</span>`;
   }
 
   /** Where a reply points: the page of a post of the group, or the remote object. */
@@ -636,8 +648,32 @@ ${rows}
     return new Response(null, { status: 302, headers: { location: page, vary: 'Accept' } });
   }
 
-  /** The routes: `/@<handle>` and `/p/<trx id>`. */
+  /** The routes: `/@<handle>`, `/p/<trx id>` and `/avatars/u_<key>/<trx id>`. */
   mount(app: FastifyInstance): void {
+    app.get<{ Params: { author: string; trx: string } }>(
+      '/avatars/:author/:trx',
+      async (req, reply) => {
+        const pubkey = pubkeyOf(req.params.author);
+        const profile = pubkey ? this.state.authorProfile(pubkey) : undefined;
+        const image = profile?.trxId === req.params.trx ? profile.image : null;
+        if (!image) {
+          return reply
+            .code(404)
+            .headers(SECURITY_HEADERS)
+            .type('text/plain; charset=utf-8')
+            .send('No such avatar.');
+        }
+        return reply
+          .headers({
+            ...SECURITY_HEADERS,
+            'content-security-policy': "default-src 'none'",
+            // The URL names the profile's trx: what it serves never changes.
+            'cache-control': 'public, max-age=604800, immutable',
+          })
+          .type(image.mediaType)
+          .send(Buffer.from(image.content));
+      },
+    );
     app.get<{ Params: { handle: string }; Querystring: { before?: string } }>(
       '/@:handle',
       async (req, reply) => {

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type {
+  AuthorProfile,
   BridgeKv,
   BridgeNetwork,
   BridgeSecrets,
@@ -17,12 +18,13 @@ import type {
 } from '../../bridges/port.ts';
 import { BridgeRefusedError } from '../../bridges/port.ts';
 import { encodePubkey, publicKeyOf } from '../crypto/keys.ts';
-import { RumError } from '../errors.ts';
+import { NotFoundError, RumError } from '../errors.ts';
 import type { RumNode } from '../node.ts';
 import type { DeliveryQueue } from '../queue/types.ts';
 import { BridgeKvStore } from '../storage/bridge-kv.ts';
 import type { BridgeStore, ChainPlace, StreamRow } from '../storage/bridge-store.ts';
 import type { AddressGuard } from './address-guard.ts';
+import { AuthorProfiles } from './author-profiles.ts';
 import type { Exposures } from './exposure.ts';
 
 const STREAM_BATCH = 500;
@@ -59,10 +61,24 @@ export class NodeBridgePort implements BridgePort {
   private readonly making = new Map<string, Promise<string>>();
   /** The last submit of each outside item (network, external id) under way. */
   private readonly submitting = new Map<string, Promise<void>>();
+  private readonly profiles: AuthorProfiles;
 
   constructor(c: PortComponents) {
     this.c = c;
     this.queue = c.queue;
+    const chain = c.node.store;
+    this.profiles = new AuthorProfiles({
+      head: (groupId) => {
+        try {
+          return c.node.group(groupId).head.blockId;
+        } catch (err) {
+          if (err instanceof NotFoundError) return undefined;
+          throw err;
+        }
+      },
+      lastSeqOfSender: (groupId, sender) => chain.lastSeqOfSender(groupId, sender),
+      profileRows: (groupId, sender, o) => chain.profileRows(groupId, sender, o),
+    });
   }
 
   get log() {
@@ -190,6 +206,10 @@ export class NodeBridgePort implements BridgePort {
 
   hasAuthor(groupId: string, pubkey: string): boolean {
     return this.c.store.hasSender(groupId, pubkey);
+  }
+
+  profile(groupId: string, pubkey: string): AuthorProfile | undefined {
+    return this.profiles.get(groupId, pubkey);
   }
 
   trxOfOrigin(

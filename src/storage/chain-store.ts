@@ -97,6 +97,38 @@ function direct(db: Db, query: { toSQL(): { sql: string; params: unknown[] } }) 
   };
 }
 
+/** A content row of a sender's profile (or of a Delete), as the profile reader takes it. */
+export type ProfileRow = Pick<ContentRow, 'seq' | 'trxId' | 'timestamp' | 'data' | 'objectType'>;
+
+/**
+ * A sender's rows of some object types in a group after a seq, newest first, skipping deleted
+ * ones: a walk down the index contents_group_sender_seq over that sender's rows alone.
+ */
+function profileQuery(db: Db, types: string[]) {
+  const ph = sql.placeholder;
+  return db
+    .select({
+      seq: contents.seq,
+      trxId: contents.trxId,
+      timestamp: contents.timestamp,
+      data: contents.data,
+      objectType: contents.objectType,
+    })
+    .from(contents)
+    .where(
+      and(
+        eq(contents.groupId, ph('g')),
+        eq(contents.senderPubkey, ph('s')),
+        gt(contents.seq, ph('after')),
+        eq(contents.deleted, false),
+        inArray(contents.objectType, types),
+      ),
+    )
+    .orderBy(desc(contents.seq))
+    .limit(ph('n'))
+    .prepare();
+}
+
 export class ChainStore implements ChainStorage {
   readonly db: Db;
   private readonly hasTrxStmt: ReturnType<typeof direct>;
@@ -166,6 +198,15 @@ export class ChainStore implements ChainStorage {
         .where(eq(appConfigs.groupId, ph('g')))
         .orderBy(asc(appConfigs.name))
         .prepare(),
+      lastOfSender: db
+        .select({ seq: contents.seq })
+        .from(contents)
+        .where(and(eq(contents.groupId, ph('g')), eq(contents.senderPubkey, ph('s'))))
+        .orderBy(desc(contents.seq))
+        .limit(1)
+        .prepare(),
+      profiles: profileQuery(db, ['Profile']),
+      profileChanges: profileQuery(db, ['Profile', 'Delete']),
     };
     this.hasTrxStmt = direct(
       db,
@@ -625,6 +666,25 @@ export class ChainStore implements ChainStorage {
   /** A trx's content row, found through the trx's block and position (see the schema). */
   getContent(groupId: string, trxId: string): ContentRow | undefined {
     return this.reads.content.get({ g: groupId, t: trxId })?.c;
+  }
+
+  /** The seq of a sender's newest content row in a group (0 when it has none). */
+  lastSeqOfSender(groupId: string, senderPubkey: string): number {
+    return this.reads.lastOfSender.get({ g: groupId, s: senderPubkey })?.seq ?? 0;
+  }
+
+  /**
+   * A sender's newest rows whose object is a `Profile` in a group, after a seq (0: all), at most
+   * `limit`, newest first; with `deletes`, its Deletes among them too (a Delete may have removed
+   * a profile). Rows a Delete removed are left out.
+   */
+  profileRows(
+    groupId: string,
+    senderPubkey: string,
+    o: { afterSeq: number; limit: number; deletes: boolean },
+  ): ProfileRow[] {
+    const q = o.deletes ? this.reads.profileChanges : this.reads.profiles;
+    return q.all({ g: groupId, s: senderPubkey, after: o.afterSeq, n: o.limit });
   }
 
   queryContent(q: ContentQuery): ContentRow[] {
