@@ -175,6 +175,21 @@ async function seed(dir: string, receivers: ApReceiverProcess[]): Promise<number
     const insert = db.prepare(
       "INSERT INTO bridge_kv (bridge, key, value, expires_at) VALUES ('activitypub', ?, ?, NULL)",
     );
+    // What the Follow listener learnt of each instance's software (instance-kind.ts; these
+    // serve no NodeInfo): without it the first post would look every seeded instance up.
+    const learnt = db
+      .prepare(
+        "SELECT key, value, expires_at FROM bridge_kv WHERE bridge = 'activitypub' AND substr(key, 1, 9) = 'instance:'",
+      )
+      .all() as { key: string; value: string; expires_at: number }[];
+    const kindFields = Object.keys(JSON.parse(learnt[0]!.value)).sort().join(',');
+    if (kindFields !== 'checked,software') {
+      throw new Error(`the bridge keeps instances as {${kindFields}} now: update seed()`);
+    }
+    const learntKeys = new Set(learnt.map((r) => r.key));
+    const insertKind = db.prepare(
+      "INSERT INTO bridge_kv (bridge, key, value, expires_at) VALUES ('activitypub', ?, ?, ?)",
+    );
     let n = 0;
     const now = Date.now();
     const instances = (await Promise.all(receivers.map((r) => r.describe()))).flat();
@@ -191,6 +206,14 @@ async function seed(dir: string, receivers: ApReceiverProcess[]): Promise<number
           };
           insert.run(prefix + id, JSON.stringify(f));
           n++;
+        }
+        const kindKey = `instance:${new URL(inst.sharedInbox).host}`;
+        if (!learntKeys.has(kindKey)) {
+          insertKind.run(
+            kindKey,
+            JSON.stringify({ software: null, checked: now }),
+            learnt[0]!.expires_at,
+          );
         }
       }
     })();

@@ -8,7 +8,7 @@ import { ActorInfoCache } from './actor-cache.ts';
 import { createHash } from 'node:crypto';
 import { createFederation, exportJwk, type Context, type Federation } from '@fedify/fedify';
 import {
-  type Activity,
+  Activity,
   Announce,
   Application,
   Create,
@@ -25,12 +25,19 @@ import { Blocks } from './blocks.ts';
 import { registerInbox } from './inbound.ts';
 import { ActorKeys } from './keys.ts';
 import { PortKvStore } from './kv.ts';
-import { type MappingContext, toAnnounce, toApActivity, toApObject } from './mapping.ts';
+import {
+  type MappingContext,
+  toAnnounce,
+  toAnnounceOfActivity,
+  toApActivity,
+  toApObject,
+} from './mapping.ts';
 import { wrapLoaders } from './loaders.ts';
 import { DeliveryMessageQueue } from './mq.ts';
 import { avatarUrl, recordGone as recordDeliveryGone } from './pages.ts';
 import {
   ACTOR_PATH,
+  ANNOUNCE_ACTIVITY_PATH,
   ANNOUNCE_PATH,
   ApUrls,
   authorIdentifier,
@@ -493,6 +500,13 @@ export function buildFederation(state: ApState): Federation<void> {
     const item = port.item(group.groupId, id);
     if (!item || item.origin || !isPost(item)) return null;
     return toAnnounce(item, state.mapping(group));
+  });
+  // The group's FEP-1b12 Announce of a trx's activity (Fedify takes one dispatcher per class:
+  // Announce serves the boosts above, so these are filed under Activity).
+  federation.setObjectDispatcher(Activity, ANNOUNCE_ACTIVITY_PATH, (_ctx, { identifier, id }) => {
+    const group = state.groupOf(identifier);
+    const item = group ? port.item(group.groupId, id) : undefined;
+    return group && item ? toAnnounceOfActivity(item, state.mapping(group)) : null;
   });
 
   // A personal inbox that is gone (404/410) drops that follower; a shared inbox that is gone

@@ -3,7 +3,8 @@
  * verified by Fedify before a listener runs, and the signer must own the activity's actor):
  *
  * - `Follow` of a group → the follower is kept and a signed `Accept` is sent; `Undo(Follow)`
- *   removes it.
+ *   removes it. The follower's instance software is learnt first (instance-kind.ts: it decides
+ *   which form of the group's Announce that instance gets).
  * - `Create(Note|Article)` that replies to a post of a served group, or addresses or mentions the
  *   group → a post in the group, by the gateway-held identity of the remote actor.
  * - `Like` / `Undo(Like)` of a group post → a Like, and the Delete of that Like.
@@ -57,6 +58,7 @@ import {
   fromApUndo,
   fromApUpdate,
 } from './mapping.ts';
+import { instanceKinds } from './instance-kind.ts';
 import { groupIdentifier } from './urls.ts';
 
 /** How long a Delete of an object not seen yet is remembered (its Create is dropped). */
@@ -251,15 +253,26 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
         return;
       }
       const identifier = groupIdentifier(group.handle);
+      const actor = ctx.getActorUri(identifier);
+      // The Follow answered, as its id, actor and object only: Lemmy reads `actor` and `object`
+      // as bare ids and refuses an Accept whose Follow carries the fetched actor inline.
+      const answered = new Follow({
+        id: follow.id,
+        actor: follow.actorId,
+        object: follow.objectId,
+      });
       if (state.blocks.blocks(follower.id)) {
-        const actor = ctx.getActorUri(identifier);
         await ctx.sendActivity(
           { identifier },
           follower,
-          new Reject({ id: derivedId(actor, 'reject', follow.id.href), actor, object: follow }),
+          new Reject({ id: derivedId(actor, 'reject', follow.id.href), actor, object: answered }),
         );
         return;
       }
+      // Which Announce its instance reads (a boost, or FEP-1b12 announces of activities): known
+      // before the Accept, so the first post after it goes out in the right form. Once per
+      // instance a day, bounded in time; a failure leaves the instance on boosts.
+      await instanceKinds(state).learn(follower.id);
       state.followers.add(identifier, {
         id: follower.id.href,
         inbox: follower.inboxId.href,
@@ -267,11 +280,10 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
         follow: follow.id.href,
         since: Date.now(),
       });
-      const actor = ctx.getActorUri(identifier);
       await ctx.sendActivity(
         { identifier },
         follower,
-        new Accept({ id: derivedId(actor, 'accept', follow.id.href), actor, object: follow }),
+        new Accept({ id: derivedId(actor, 'accept', follow.id.href), actor, object: answered }),
       );
     })
     .on(Undo, async (ctx, undo) => {

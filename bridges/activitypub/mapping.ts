@@ -610,6 +610,34 @@ export function toAnnounce(item: CommittedItem, ctx: OutCtx): Announce | null {
 }
 
 /**
+ * The group relaying one of its members' activities, the FEP-1b12 way (what Lemmy, Mbin, PieFed
+ * and NodeBB read from a group they follow): `Announce` of the embedded activity, unchanged, as
+ * the author sends it ({@link toApActivity}: Create of a post, Like, Delete, Update), id
+ * `urls.announceActivity(handle, trx)` (not the boost's: they are two activities), `to` Public,
+ * `cc` the group's followers, `audience` the group. Embedded rather than by id: Mbin takes an
+ * Announce of a bare id for a boost, and Lemmy would have to fetch it. Null when the item has
+ * no activity, or came from ActivityPub (its activity is not ours to embed).
+ */
+export function toAnnounceOfActivity(item: CommittedItem, ctx: OutCtx): Announce | null {
+  if (item.origin?.network === 'activitypub') return null;
+  const activity = toApActivity(item, ctx);
+  if (!activity) return null;
+  const group = ctx.urls.group(ctx.handle);
+  return new Announce({
+    id: ctx.urls.announceActivity(ctx.handle, item.trxId),
+    actor: group,
+    object: activity,
+    to: PUBLIC_COLLECTION,
+    ccs: [ctx.urls.followers(groupIdentifier(ctx.handle))],
+    audience: group,
+    published: instantOf(item.timestamp),
+  });
+}
+
+/**
+ * @deprecated Superseded by {@link toAnnounceOfActivity}, which the bridge sends and serves (this
+ * one's `#create` id is not served at its own URL); kept until its tests move.
+ *
  * The FEP-1b12 form Lemmy expects: `Announce` of the embedded `Create`, id
  * `urls.announce(handle, trx)#create` (not the plain Announce's id: they are two activities).
  * Null when the item is not a post, or came from ActivityPub (its Create is not ours to embed;

@@ -1,16 +1,29 @@
 /**
  * What the bridge sends: for each group served on ActivityPub, the committed stream (consumer
  * `activitypub`, durable cursor; items that came from ActivityPub are not sent back), and for
- * each item the author's activity (Create of a post, Like, Delete, Update) and, for the posts the
- * group boosts (top-level ones by default), the group's Announce, both to the group's followers
- * through their shared inboxes. Fedify puts the deliveries on the delivery queue; the item is
- * acknowledged once they are queued, so a crash before that sends it again under the same
- * activity ids (receivers dedupe by id). Blocked actors and instances get nothing (blocks.ts).
+ * each item, to the group's followers through their shared inboxes, in the form each follower's
+ * instance reads (instance-kind.ts):
+ *
+ * - Mastodon and its kin get the author's activity (Create of a post, Like, Delete, Update) and,
+ *   for the posts the group boosts (public, top-level ones by default; app config `announce`
+ *   `all` adds replies), the group's `Announce` of the post, which they show as a boost.
+ * - FEP-1b12 group software (Lemmy, Mbin, PieFed, NodeBB…) gets the group's `Announce` of every
+ *   activity, the author's activity embedded (`Announce(Create(Note))`, `Announce(Like)`,
+ *   `Announce(Delete)`, `Announce(Update)`), replies included: that is how it learns a post or
+ *   a vote is in the group, and it shows comments only through it. It does not get the author's
+ *   activity directly as well (the same activity twice), nor the boost (Lemmy refuses it).
+ *
+ * One inbox never gets both forms: a shared inbox one FEP-1b12 follower is reached through
+ * carries the announces of activities for every follower behind it. Fedify puts the deliveries
+ * on the delivery queue; the item is acknowledged once they are queued, so a crash before that
+ * sends it again under the same activity ids (receivers dedupe by id, and the queue by
+ * (activity, inbox)). Blocked actors and instances get nothing (blocks.ts).
  */
 import type { CommittedItem, CommittedStream, ExposedGroup } from '../port.ts';
-import type { ApState } from './federation.ts';
+import type { ApState, Follower } from './federation.ts';
 import { recipientOf } from './federation.ts';
-import { shouldAnnounce, toAnnounce, toApActivity } from './mapping.ts';
+import { instanceKinds } from './instance-kind.ts';
+import { shouldAnnounce, toAnnounce, toAnnounceOfActivity, toApActivity } from './mapping.ts';
 import { authorIdentifier, groupIdentifier } from './urls.ts';
 
 const RETRY_MS = 2000;
@@ -105,27 +118,48 @@ export class Outbound {
     // A blocked follower is removed when blocked; one left behind still gets nothing.
     const followers = this.state.followers
       .all(groupActor)
-      .filter((f) => !this.state.blocks.blocks(f.id))
-      .map(recipientOf);
+      .filter((f) => !this.state.blocks.blocks(f.id));
     if (followers.length === 0) return;
+    const { announced, boosted } = splitByKind(followers, (id) =>
+      instanceKinds(this.state).kind(id),
+    );
     const m = this.state.mapping(group);
     const ctx = this.state.context();
+    const fromGroup = { identifier: groupActor };
+    const options = { preferSharedInbox: true };
     const activity = item.deleted && item.type !== 'Delete' ? null : toApActivity(item, m);
-    if (activity) {
+    if (activity && boosted.length > 0) {
       await ctx.sendActivity(
         { identifier: authorIdentifier(item.senderPubkey) },
-        followers,
+        boosted.map(recipientOf),
         activity,
-        { preferSharedInbox: true },
+        options,
       );
     }
-    const announce =
+    const relay = activity && announced.length > 0 ? toAnnounceOfActivity(item, m) : null;
+    if (relay) await ctx.sendActivity(fromGroup, announced.map(recipientOf), relay, options);
+    const boost =
+      boosted.length > 0 &&
       shouldAnnounce(item, this.state.announceSetting(group), group.encryption === 'public') &&
       toAnnounce(item, m);
-    if (announce) {
-      await ctx.sendActivity({ identifier: groupActor }, 'followers', announce, {
-        preferSharedInbox: true,
-      });
-    }
+    if (boost) await ctx.sendActivity(fromGroup, boosted.map(recipientOf), boost, options);
   }
+}
+
+/**
+ * The followers whose instances read FEP-1b12 announces of activities, and the others (boosts).
+ * A follower whose delivery inbox (its shared inbox, else its own) is also an announced
+ * follower's goes with the announced ones: no inbox gets both forms.
+ */
+export function splitByKind(
+  followers: Follower[],
+  kind: (actorId: string) => 'fep-1b12' | 'boost',
+): { announced: Follower[]; boosted: Follower[] } {
+  const inboxOf = (f: Follower) => f.sharedInbox ?? f.inbox;
+  const announcedInboxes = new Set<string>();
+  for (const f of followers) if (kind(f.id) === 'fep-1b12') announcedInboxes.add(inboxOf(f));
+  const announced: Follower[] = [];
+  const boosted: Follower[] = [];
+  for (const f of followers) (announcedInboxes.has(inboxOf(f)) ? announced : boosted).push(f);
+  return { announced, boosted };
 }

@@ -8,7 +8,9 @@
  * - The instance actor (`__instance__`, at /ap/actor) signs the gateway's own fetches.
  * - Each trx has one URL, /ap/posts/<trx id>: its Note or Article, or the activity (Like, Delete,
  *   Update) it is; a post's Create is at /ap/posts/<trx id>/create, the group's Announce of it at
- *   /ap/actors/g.<handle>/announces/<trx id>.
+ *   /ap/actors/g.<handle>/announces/<trx id> (the boost Mastodon shows), and the group's FEP-1b12
+ *   Announce of the trx's activity (the Create, Like, Delete or Update embedded, what Lemmy and
+ *   its kin read) at /ap/actors/g.<handle>/announces/<trx id>/activity.
  */
 
 export const INSTANCE = '__instance__';
@@ -21,6 +23,7 @@ export const FOLLOWERS_PATH = '/ap/actors/{identifier}/followers';
 export const POST_PATH = '/ap/posts/{id}';
 export const CREATE_PATH = '/ap/posts/{id}/create';
 export const ANNOUNCE_PATH = '/ap/actors/{identifier}/announces/{id}';
+export const ANNOUNCE_ACTIVITY_PATH = '/ap/actors/{identifier}/announces/{id}/activity';
 
 const GROUP_PREFIX = 'g.';
 const AUTHOR_PREFIX = 'u_';
@@ -85,12 +88,23 @@ export class ApUrls {
     return this.url(CREATE_PATH.replace('{id}', encodeURIComponent(trxId)));
   }
 
+  /** The group's boost of a post (Announce of the Note by id). */
   announce(handle: string, trxId: string): URL {
     return this.url(
       ANNOUNCE_PATH.replace('{identifier}', encodeURIComponent(groupIdentifier(handle))).replace(
         '{id}',
         encodeURIComponent(trxId),
       ),
+    );
+  }
+
+  /** The group's FEP-1b12 Announce of a trx's activity (a different activity from the boost). */
+  announceActivity(handle: string, trxId: string): URL {
+    return this.url(
+      ANNOUNCE_ACTIVITY_PATH.replace(
+        '{identifier}',
+        encodeURIComponent(groupIdentifier(handle)),
+      ).replace('{id}', encodeURIComponent(trxId)),
     );
   }
 
