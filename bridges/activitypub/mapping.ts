@@ -634,32 +634,6 @@ export function toAnnounceOfActivity(item: CommittedItem, ctx: OutCtx): Announce
   });
 }
 
-/**
- * @deprecated Superseded by {@link toAnnounceOfActivity}, which the bridge sends and serves (this
- * one's `#create` id is not served at its own URL); kept until its tests move.
- *
- * The FEP-1b12 form Lemmy expects: `Announce` of the embedded `Create`, id
- * `urls.announce(handle, trx)#create` (not the plain Announce's id: they are two activities).
- * Null when the item is not a post, or came from ActivityPub (its Create is not ours to embed;
- * send {@link toAnnounce} instead).
- */
-export function toAnnounceOfCreate(item: CommittedItem, ctx: OutCtx): Announce | null {
-  if (item.origin?.network === 'activitypub' || !rumPost(item.object)) return null;
-  const create = toApActivity(item, ctx) as Create;
-  const group = ctx.urls.group(ctx.handle);
-  const id = ctx.urls.announce(ctx.handle, item.trxId);
-  id.hash = 'create';
-  return new Announce({
-    id,
-    actor: group,
-    object: create,
-    to: PUBLIC_COLLECTION,
-    ccs: [ctx.urls.followers(groupIdentifier(ctx.handle)), authorUrl(item, ctx)],
-    audience: group,
-    published: instantOf(item.timestamp),
-  });
-}
-
 /** Whether a RUM payload says it is not public: its own addressing, or its AP origin's. */
 function markedNotPublic(post: Rec, wrapper: Rec): boolean {
   for (const o of [wrapper, post]) {

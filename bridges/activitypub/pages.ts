@@ -108,7 +108,10 @@ const MAX_ROWS = 20_000;
 /** How often buffered delivery outcomes are committed. */
 export const FLUSH_MS = 500;
 
-/** The trx an activity id of this gateway belongs to (a post, its Create, the group's Announce). */
+/**
+ * The trx an activity id of this gateway belongs to (a post, its Create, the group's boost, or
+ * its FEP-1b12 Announce of the activity).
+ */
 export function trxOfActivity(urls: ApUrls, activityId: string): string | null {
   let u: URL;
   try {
@@ -119,7 +122,7 @@ export function trxOfActivity(urls: ApUrls, activityId: string): string | null {
   if (u.origin !== new URL(urls.origin).origin) return null;
   const m =
     /^\/ap\/posts\/([^/]+)(?:\/create)?$/.exec(u.pathname) ??
-    /^\/ap\/actors\/[^/]+\/announces\/([^/]+)$/.exec(u.pathname);
+    /^\/ap\/actors\/[^/]+\/announces\/([^/]+)(?:\/activity)?$/.exec(u.pathname);
   if (!m) return null;
   try {
     return decodeURIComponent(m[1]!);
@@ -629,7 +632,7 @@ ${rows}
     } else {
       m =
         /^\/ap\/posts\/([^/]+)(?:\/create)?$/.exec(path) ??
-        /^\/ap\/actors\/[^/]+\/announces\/([^/]+)$/.exec(path);
+        /^\/ap\/actors\/[^/]+\/announces\/([^/]+)(?:\/activity)?$/.exec(path);
       if (!m) return null;
       const trx = safeDecode(m[1]!);
       const found = trx ? this.state.findItem(trx) : null;

@@ -149,6 +149,10 @@ describe('a Lemmy-like and a Mastodon-like instance follow one group', () => {
     assert.equal(served.type, 'Announce');
     assert.equal(served.id, announce.id);
     assert.equal(idOf(served.object), create.id);
+    // A browser at that id is sent to the post's page, as for every other id of the post.
+    const page = await fetch(announce.id, { headers: { accept: 'text/html' }, redirect: 'manual' });
+    assert.equal(page.status, 302);
+    assert.equal(page.headers.get('location'), `${gateway.origin}/p/${postTrx}`);
 
     const boost = await masto.waitFor((e) => isBoost(e) && e.activity.object === note);
     assert.equal(boost.signer, groupActor);

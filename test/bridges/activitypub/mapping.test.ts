@@ -44,7 +44,7 @@ import {
   rumMedia,
   shouldAnnounce,
   toAnnounce,
-  toAnnounceOfCreate,
+  toAnnounceOfActivity,
   toApActivity,
   toApObject,
   toTombstone,
@@ -511,14 +511,15 @@ describe('outbound: the group boosts', () => {
     const ann = toAnnounce(it0, ctx)!;
     assert.equal(ann.objectId?.href, BOB_STATUS.href);
     assert.equal(ann.ccIds[1]?.href, BOB.href);
-    assert.equal(toAnnounceOfCreate(it0, ctx), null);
+    assert.equal(toAnnounceOfActivity(it0, ctx), null, 'its activity is not ours to relay');
   });
 
   it('the FEP-1b12 form: Announce of the embedded Create, under its own id', async () => {
     const it0 = item({ type: 'Note', content: 'top' });
-    const ann = toAnnounceOfCreate(it0, ctx);
+    const ann = toAnnounceOfActivity(it0, ctx);
     assert.ok(ann instanceof Announce);
-    assert.equal(ann.id?.href, `${urls.announce(HANDLE, it0.trxId).href}#create`);
+    assert.equal(ann.id?.href, urls.announceActivity(HANDLE, it0.trxId).href);
+    assert.notEqual(ann.id?.href, urls.announce(HANDLE, it0.trxId).href, 'not the boost');
     assert.equal(ann.audienceId?.href, urls.group(HANDLE).href);
     const back = await viaJsonLd(ann, Announce);
     const create = await back.getObject();
@@ -527,6 +528,16 @@ describe('outbound: the group boosts', () => {
     const note = await create.getObject();
     assert.ok(note instanceof Note);
     assert.equal(note.content, '<p>top</p>');
+  });
+
+  it('the FEP-1b12 form of a Like and a Delete: Announce of the activity itself', async () => {
+    const like = toAnnounceOfActivity(
+      item({ type: 'Like', object: { type: 'Note', id: PARENT } }),
+      ctx,
+    );
+    assert.ok(like instanceof Announce);
+    const liked = await (await viaJsonLd(like, Announce)).getObject();
+    assert.equal(liked?.constructor.name, 'Like');
   });
 
   it('shouldAnnounce: public top-level posts by default, replies with `all`, never what is not public', () => {
