@@ -166,6 +166,12 @@ export class ApState {
     return this.federation.createContext(new URL(this.urls.origin), undefined);
   }
 
+  /** One of our actors as its dispatcher renders it (for an `Update` of it). */
+  actor(identifier: string) {
+    const ctx = this.federation.createContext(new Request(this.urls.origin), undefined);
+    return ctx.getActor(identifier);
+  }
+
   get log() {
     return this.port.log;
   }

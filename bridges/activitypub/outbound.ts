@@ -19,6 +19,7 @@
  * sends it again under the same activity ids (receivers dedupe by id, and the queue by
  * (activity, inbox)). Blocked actors and instances get nothing (blocks.ts).
  */
+import { PUBLIC_COLLECTION, Update } from '@fedify/vocab';
 import type { CommittedItem, CommittedStream, ExposedGroup } from '../port.ts';
 import type { ApState, Follower } from './federation.ts';
 import { recipientOf } from './federation.ts';
@@ -127,6 +128,10 @@ export class Outbound {
     const ctx = this.state.context();
     const fromGroup = { identifier: groupActor };
     const options = { preferSharedInbox: true };
+    if (item.type === 'Profile') {
+      await this.sendProfile(item, followers);
+      return;
+    }
     const activity = item.deleted && item.type !== 'Delete' ? null : toApActivity(item, m);
     if (activity && boosted.length > 0) {
       await ctx.sendActivity(
@@ -143,6 +148,29 @@ export class Outbound {
       shouldAnnounce(item, this.state.announceSetting(group), group.encryption === 'public') &&
       toAnnounce(item, m);
     if (boost) await ctx.sendActivity(fromGroup, boosted.map(recipientOf), boost, options);
+  }
+
+  /**
+   * An author's new profile (the one the port now answers for them): the followers' instances
+   * hear an `Update` of the author's Person, as Mastodon sends when a user edits theirs, so the
+   * new name and avatar show without waiting for a refetch. An older profile committed late, or
+   * a deleted one, changes nothing.
+   */
+  private async sendProfile(item: CommittedItem, followers: Follower[]): Promise<void> {
+    if (item.deleted) return;
+    if (this.state.port.profile(item.groupId, item.senderPubkey)?.trxId !== item.trxId) return;
+    const identifier = authorIdentifier(item.senderPubkey);
+    const actor = await this.state.actor(identifier);
+    if (!actor?.id) return;
+    const update = new Update({
+      id: new URL(`${actor.id.href}#profile-${encodeURIComponent(item.trxId)}`),
+      actor: actor.id,
+      object: actor,
+      to: PUBLIC_COLLECTION,
+    });
+    await this.state.context().sendActivity({ identifier }, followers.map(recipientOf), update, {
+      preferSharedInbox: true,
+    });
   }
 }
 

@@ -20,6 +20,7 @@ import {
 import { profileOf } from '../../../src/gateway/author-profiles.ts';
 import { type Gateway, startGateway } from '../../../src/gateway/gateway.ts';
 import type { RumNode } from '../../../src/node.ts';
+import { startApPeer } from '../../helpers/ap-peer.ts';
 import { openTempNode } from '../../helpers/temp-node.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: ActivityPub documents are free-form JSON
@@ -175,6 +176,34 @@ describe('the Person actor of a RUM author', () => {
     const page = await (await fetch(`${gateway.origin}/p/${evePost}`)).text();
     assert.ok(page.includes('&lt;b&gt;Eve&lt;/b&gt; &amp; &quot;co&quot; xxx'));
     assert.ok(!page.includes('<b>Eve</b>'));
+  });
+});
+
+describe("an author's new profile reaches the group's followers", () => {
+  it('as a signed Update of the Person, with the new name', async () => {
+    const peer = await startApPeer();
+    try {
+      const groupActor = `${gateway.origin}/ap/actors/g.profiles`;
+      assert.equal((await peer.follow(groupActor)).type, 'Accept');
+      const carol = newAuthor();
+      await postAs(carol, note('carol was here'));
+      await postAs(carol, profile('Carol', carol.pubkey));
+      const actorId = `${gateway.origin}/ap/actors/${authorIdentifier(carol.pubkey)}`;
+      const got = await peer.waitFor(
+        (e) => e.activity.type === 'Update' && e.activity.object?.id === actorId,
+      );
+      assert.equal(got.signer, actorId, 'signed by the author actor');
+      assert.equal(got.activity.object.type, 'Person');
+      assert.equal(got.activity.object.name, 'Carol');
+      // A later profile renames again; each profile is its own Update.
+      await postAs(carol, profile('Carol B.', carol.pubkey));
+      const again = await peer.waitFor(
+        (e) => e.activity.type === 'Update' && e.activity.object?.name === 'Carol B.',
+      );
+      assert.notEqual(again.activity.id, got.activity.id);
+    } finally {
+      await peer.close();
+    }
   });
 });
 
