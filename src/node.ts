@@ -14,6 +14,7 @@ import {
   producerSignedBytes,
   userSignedBytes,
 } from './chain/apply.ts';
+import { authorSigned } from '../bridges/nostr/author.ts';
 import { createGenesisBlock } from './chain/block.ts';
 import { nowNs } from './chain/clock.ts';
 import { checkPostPayload, ContentError, goJsonMarshal, type JsonObject } from './chain/content.ts';
@@ -66,6 +67,19 @@ import { DirectUpgrader } from './p2p/upgrade.ts';
 export { NODE_VERSION } from './version.ts';
 
 /** A trx refused by the chain is the caller's error (HTTP 400). */
+/** A stored payload as a JSON object, or null when it is none (or unreadable here). */
+function parseObject(data: Uint8Array | null): Record<string, unknown> | null {
+  if (!data) return null;
+  try {
+    const v: unknown = JSON.parse(Buffer.from(data).toString('utf8'));
+    return typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : null;
+  } catch {
+    return null; // Not JSON: such a payload carries no event.
+  }
+}
+
 function asBadRequest(err: unknown): unknown {
   return err instanceof TrxRejectedError ? new BadRequestError(err.message) : err;
 }
@@ -495,11 +509,32 @@ export class RumNode {
 
   private async post(groupId: string, payloads: readonly unknown[], batch: boolean) {
     const g = this.group(groupId);
-    const plains = this.checkPosts(g, payloads, batch);
+    let plains = this.checkPosts(g, payloads, batch);
+    if (!batch && !g.isPrivate) plains = this.withAuthorEvent(g, payloads[0], plains);
     const list = await Promise.all(plains.map((plain) => g.buildTrx(TrxType.POST, plain)));
     if (!batch) return [await this.submitOwn(g, list[0]!)];
     this.submitOwnMany(g, list);
     return list.map((t) => t.TrxId);
+  }
+
+  /**
+   * A public post from this node also carries the Nostr event that stands for it, signed with
+   * the same group key (bridges/nostr/author.ts), so that every Nostr relay of the group serves
+   * it under the author's own pubkey; not when that makes it larger than the content limit.
+   */
+  private withAuthorEvent(g: GroupChain, payload: unknown, plains: Uint8Array[]): Uint8Array[] {
+    const priv = this.keystore.get('sign', g.groupId);
+    const signed = authorSigned(payload, g.groupId, priv, (trxId) => {
+      const row = this.store.getContent(g.groupId, trxId);
+      return row && { payload: parseObject(row.data), senderPubkey: row.senderPubkey };
+    });
+    if (signed === payload) return plains;
+    try {
+      return this.checkPosts(g, [signed], false);
+    } catch (err) {
+      if (err instanceof BadRequestError) return plains;
+      throw err;
+    }
   }
 
   /**
