@@ -74,8 +74,11 @@ export interface StreamOptions {
   /** A stable name of the consumer (`activitypub`, `bot:12`): its cursor is kept under it. */
   consumer: string;
   groupId: string;
-  /** The network the consumer sends to: items that came from it are skipped (never sent back). */
-  network: BridgeNetwork;
+  /**
+   * The network the consumer sends to: items that came from it are skipped (never sent back).
+   * Without one nothing is skipped (a consumer that serves every item, such as a relay's store).
+   */
+  network?: BridgeNetwork;
   /** Where a consumer with no cursor yet starts: after what is committed now, or at genesis. */
   from: 'head' | 'genesis';
 }
@@ -175,6 +178,16 @@ export interface BridgePort {
    * first, at most `limit` (up to 1000).
    */
   replies(groupId: string, trxId: string, limit: number): CommittedItem[];
+  /**
+   * Whether a RUM key may post in a group under the owner's chain rules (the allow and deny
+   * lists, the POST auth mode), as producers will judge its trx: ok, or the reason it may not.
+   */
+  mayPost(groupId: string, pubkey: string): { ok: true } | { ok: false; reason: string };
+  /**
+   * The keys the group's owner made members on chain: the owner, then the approved users (of a
+   * private group; a public group has none beyond its owner). Empty for an unknown group.
+   */
+  members(groupId: string): string[];
   /** Whether a RUM key has posted in a group. */
   hasAuthor(groupId: string, pubkey: string): boolean;
   /**

@@ -17,6 +17,8 @@ import type {
   SubmitResult,
 } from '../../bridges/port.ts';
 import { BridgeRefusedError } from '../../bridges/port.ts';
+import { TrxType } from '../chain/pb.ts';
+import { checkTrxAuth } from '../chain/rules.ts';
 import { encodePubkey, publicKeyOf } from '../crypto/keys.ts';
 import { NotFoundError, RumError } from '../errors.ts';
 import type { RumNode } from '../node.ts';
@@ -204,6 +206,24 @@ export class NodeBridgePort implements BridgePort {
     return this.c.store.contentReplyingTo(groupId, trxId, n).map((r) => this.toItem(r));
   }
 
+  mayPost(groupId: string, pubkey: string): { ok: true } | { ok: false; reason: string } {
+    const g = this.c.node.group(groupId);
+    return checkTrxAuth(g.rules, g.row.ownerPubkey, pubkey, TrxType.POST);
+  }
+
+  members(groupId: string): string[] {
+    let g: ReturnType<RumNode['group']>;
+    try {
+      g = this.c.node.group(groupId);
+    } catch (err) {
+      if (err instanceof NotFoundError) return [];
+      throw err;
+    }
+    const owner = g.row.ownerPubkey;
+    const users = this.c.node.store.listUsers(groupId).map((u) => u.userPubkey);
+    return [owner, ...users.filter((u) => u !== owner)];
+  }
+
   hasAuthor(groupId: string, pubkey: string): boolean {
     return this.c.store.hasSender(groupId, pubkey);
   }
@@ -257,7 +277,10 @@ export class NodeBridgePort implements BridgePort {
             read = { blockId: last.blockId, position: last.position ?? 0 };
             const items = rows.map((r) => this.toItem(r));
             // Never sent back to the network it came from; the rest are the consumer's.
-            const mine = items.filter((it) => it.origin?.network !== o.network);
+            const mine =
+              o.network === undefined
+                ? items
+                : items.filter((it) => it.origin?.network !== o.network);
             if (mine.length > 0) return mine;
             continue;
           }

@@ -1,0 +1,171 @@
+/**
+ * What the relay serves of each group exposed on Nostr: its committed stream (consumer `nostr`,
+ * durable cursor, from genesis: the history is served with its original timestamps), each item
+ * as one event put into the relay's store (RelayHandle.put), which also sends it to the live
+ * subscriptions that match:
+ *
+ * - an item that carries a signed event (bridges/nostr/author.ts: its author's own, or the Nostr
+ *   author's for a post that came from Nostr) is served as that exact event, once its form,
+ *   signature, signer and content are checked here;
+ * - any other item that has a Nostr form (mapping.ts) is served as an event signed by the relay
+ *   key, with the trx's time as created_at, a NIP-48 `["proxy", <trx id>, "rum"]` tag and
+ *   NIP-29 `previous` references to the group's recent events;
+ * - a RUM Delete (or Undo) removes the event of the trx it deletes (RelayHandle.remove); a post
+ *   deleted before it was served is not served.
+ *
+ * Items from every network are served (a Nostr post reaches the store once committed, like any
+ * other). The item is acknowledged once put: after a crash it is put again, and the store keeps
+ * one copy of an event id.
+ */
+import type { BridgePort, CommittedItem, CommittedStream, ExposedGroup } from '../port.ts';
+import { checkCarried } from './author.ts';
+import type { Links } from './links.ts';
+import { rumPost, toNostr, withoutEvent } from './mapping.ts';
+import type { NostrEvent, RelayHandle } from './types.ts';
+
+const RETRY_MS = 2000;
+export const STREAM_CONSUMER = 'nostr';
+
+export interface OutboundComponents {
+  port: BridgePort;
+  relay: RelayHandle;
+  links: Links;
+  verify: (e: NostrEvent) => boolean;
+  /** Whether a group is served on Nostr now. */
+  served: (group: ExposedGroup | undefined) => ExposedGroup | null;
+  /** Told of each event put for a group (its pubkey becomes a known member). */
+  onServed?: (groupId: string, event: NostrEvent) => void;
+}
+
+/** Seconds since the epoch of a trx timestamp (ns, decimal text). */
+export function secondsOf(timestamp: string): number {
+  if (!/^\d{1,30}$/.test(timestamp)) return 0;
+  return Number(BigInt(timestamp) / 1_000_000_000n);
+}
+
+export class Outbound {
+  private readonly c: OutboundComponents;
+  private readonly streams = new Map<string, { stream: CommittedStream; done: Promise<void> }>();
+  private unsubscribe: (() => void) | null = null;
+  private stopped = false;
+
+  constructor(c: OutboundComponents) {
+    this.c = c;
+  }
+
+  start(): void {
+    this.stopped = false;
+    for (const g of this.c.port.exposures()) {
+      const served = this.c.served(g);
+      if (served) this.open(served);
+    }
+    this.unsubscribe = this.c.port.onExposureChange((groupId, now) => {
+      const served = this.c.served(now ?? undefined);
+      if (served) this.open(served);
+      else void this.close(groupId);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    await Promise.all([...this.streams.keys()].map((id) => this.close(id)));
+  }
+
+  private open(group: ExposedGroup): void {
+    if (this.stopped || this.streams.has(group.groupId)) return;
+    let stream: CommittedStream;
+    try {
+      stream = this.c.port.stream({
+        consumer: STREAM_CONSUMER,
+        groupId: group.groupId,
+        from: 'genesis',
+      });
+    } catch (err) {
+      this.c.port.log.warn({ err, groupId: group.groupId }, 'nostr: cannot stream group');
+      return;
+    }
+    const entry = { stream, done: Promise.resolve() };
+    entry.done = this.run(group.groupId, stream);
+    this.streams.set(group.groupId, entry);
+  }
+
+  private async close(groupId: string): Promise<void> {
+    const entry = this.streams.get(groupId);
+    if (!entry) return;
+    this.streams.delete(groupId);
+    entry.stream.close();
+    await entry.done;
+  }
+
+  private async run(groupId: string, stream: CommittedStream): Promise<void> {
+    const isOpen = () => this.streams.get(groupId)?.stream === stream;
+    while (!this.stopped) {
+      const items = await stream.next(200);
+      if (items.length === 0 || !isOpen()) return;
+      for (;;) {
+        try {
+          // One transaction for the links of a batch: one disk sync, not one per item.
+          this.c.port.transaction(() => {
+            for (const item of items) this.serve(item);
+          });
+          break;
+        } catch (err) {
+          this.c.port.log.warn({ err, groupId }, 'nostr: serving failed; retrying');
+          await new Promise((r) => setTimeout(r, RETRY_MS));
+          if (!isOpen()) return;
+        }
+      }
+      if (!isOpen()) return;
+      stream.ack(items[items.length - 1]!);
+    }
+  }
+
+  /** Serves one committed item: puts its event, or removes the one it deletes. */
+  serve(item: CommittedItem): NostrEvent | null {
+    const { relay, links } = this.c;
+    const payload = item.object;
+    if (payload === null) return null;
+    if (item.type === 'Delete' || item.type === 'Undo') {
+      const target = (payload.object as { id?: unknown } | undefined)?.id;
+      const ref = typeof target === 'string' ? links.eventOf(item.groupId, target) : null;
+      if (ref) relay.remove(ref.id);
+    }
+    // A post deleted before it was served stays unserved; a deletion itself is served.
+    if (item.deleted && item.type !== 'Delete' && item.type !== 'Undo') return null;
+    const event = this.eventFor(item);
+    if (!event) return null;
+    const put = relay.put(event);
+    if (!put.stored && put.reason && !put.reason.startsWith('duplicate')) {
+      this.c.port.log.debug({ trx: item.trxId, reason: put.reason }, 'nostr: event not stored');
+    }
+    links.link(item.groupId, item.trxId, item.type, event);
+    this.c.onServed?.(item.groupId, event);
+    return event;
+  }
+
+  /** The event that stands for a committed item: its carried event, else a proxy event. */
+  eventFor(item: CommittedItem): NostrEvent | null {
+    const payload = item.object;
+    if (payload === null) return null;
+    const carried = checkCarried(payload, item.groupId, item.senderPubkey, this.c.verify);
+    if (carried.ok) return carried.event;
+    if ('nostr' in payload) {
+      this.c.port.log.info(
+        { trx: item.trxId, reason: carried.reason },
+        'nostr: carried event refused; serving a proxy event',
+      );
+    }
+    const body = withoutEvent(payload);
+    const view = toNostr(body, item.groupId, (t) => this.c.links.eventOf(item.groupId, t));
+    if (!view.ok) return null;
+    const created = secondsOf(item.timestamp);
+    const tags = [
+      ...view.event.tags,
+      ['proxy', item.trxId, 'rum'],
+      ...(rumPost(body) ? this.c.links.previousTags(item.groupId) : []),
+    ];
+    return this.c.relay.sign({ ...view.event, tags, created_at: created });
+  }
+}
