@@ -121,7 +121,11 @@ async function main(argv: string[]): Promise<number> {
       }
       const { startFullnode } = await import('./fullnode.ts');
       const { activityPubBridge } = await import('../../bridges/activitypub/index.ts');
-      const running = await startFullnode(config, log, keystore, [activityPubBridge()]);
+      const { nostrBridge } = await import('../../bridges/nostr/index.ts');
+      const running = await startFullnode(config, log, keystore, [
+        activityPubBridge(),
+        nostrBridge({ config }),
+      ]);
       log.info({ url: running.url, peerId: running.node.peerId }, 'API ready');
       process.stdout.write(
         `rum: API listening on ${running.url}\nrum: gateway listening on ${running.gateway.url}\n`,

@@ -161,6 +161,72 @@ export const ConfigSchema = z
           .default(6 * 3_600_000),
         deliveryConcurrency: z.number().int().min(1).max(10_000).default(64),
         deliveryPerDestination: z.number().int().min(1).max(1000).default(8),
+        // The Nostr relay on the gateway (bridges/nostr/relay.ts); NIP-11 `limitation` says these.
+        nostrMaxMessageBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(16 << 20)
+          .default(256 * 1024)
+          .describe('largest WebSocket frame a Nostr client may send (larger: closed with 1009)'),
+        nostrMaxContentChars: z
+          .number()
+          .int()
+          .min(1)
+          .max(16 << 20)
+          .default(64 * 1024)
+          .describe('largest `content` of a Nostr event, in characters (UTF-16 code units)'),
+        nostrMaxEventTags: z.number().int().min(1).max(100_000).default(2000),
+        nostrMaxSubscriptions: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(20)
+          .describe('open REQ subscriptions per Nostr connection'),
+        nostrMaxFilters: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(10)
+          .describe('filters in one REQ or COUNT'),
+        nostrMaxFilterValues: z
+          .number()
+          .int()
+          .min(1)
+          .max(100_000)
+          .default(1000)
+          .describe('values in one list of a filter (ids, authors, kinds, #x)'),
+        nostrMaxLimit: z
+          .number()
+          .int()
+          .min(1)
+          .max(100_000)
+          .default(500)
+          .describe(
+            'stored events one filter of a REQ returns at most (a larger limit is clamped)',
+          ),
+        nostrEventsPerSecond: z
+          .number()
+          .min(0.1)
+          .max(100_000)
+          .default(20)
+          .describe('EVENTs a Nostr connection may send per second (bursts of as many)'),
+        nostrMaxConnections: z
+          .number()
+          .int()
+          .min(1)
+          .max(1_000_000)
+          .default(2000)
+          .describe('open Nostr connections on the gateway, all clients together'),
+        nostrMaxFutureSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(365 * 24 * 3600)
+          .default(900)
+          .describe('how far in the future an event created_at may be'),
       })
       .strict()
       .prefault({}),

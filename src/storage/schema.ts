@@ -3,6 +3,7 @@
  * `npm run db:generate` and applied at start-up. Big integers (ns timestamps) are stored as
  * decimal text so they survive JavaScript's 53-bit numbers.
  */
+import { sql } from 'drizzle-orm';
 import {
   blob,
   index,
@@ -358,4 +359,77 @@ export const bridgeKv = sqliteTable(
     expiresAt: integer('expires_at'),
   },
   (t) => [primaryKey({ columns: [t.bridge, t.key] }), index('bridge_kv_expires').on(t.expiresAt)],
+);
+
+// ---------------------------------------------------------------------------------------------
+// Nostr relay (bridges/nostr/store.ts). Only that module reads or writes these tables; its
+// full-text index (nostr_search, FTS5) and the triggers that keep it are in a custom migration.
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The Nostr events the relay keeps, one row each, as received (validated; `tags` is their JSON
+ * text). `seq` is the row's number (the full-text index and nostr_tags point at it). `d_tag` is
+ * set for replaceable events ('') and addressable ones (their `d`), so that one version of each
+ * is kept; `expires_at` is NIP-40's expiration, in seconds.
+ */
+export const nostrEvents = sqliteTable(
+  'nostr_events',
+  {
+    seq: integer('seq').primaryKey(),
+    id: text('id').notNull(),
+    pubkey: text('pubkey').notNull(),
+    createdAt: integer('created_at').notNull(),
+    kind: integer('kind').notNull(),
+    tags: text('tags').notNull(),
+    content: text('content').notNull(),
+    sig: text('sig').notNull(),
+    dTag: text('d_tag'),
+    expiresAt: integer('expires_at'),
+  },
+  (t) => [
+    uniqueIndex('nostr_events_id').on(t.id),
+    index('nostr_events_created').on(t.createdAt),
+    index('nostr_events_kind').on(t.kind, t.createdAt),
+    index('nostr_events_pubkey').on(t.pubkey, t.createdAt),
+    index('nostr_events_pubkey_kind').on(t.pubkey, t.kind, t.createdAt),
+    uniqueIndex('nostr_events_replace')
+      .on(t.pubkey, t.kind, t.dTag)
+      .where(sql`${t.dTag} IS NOT NULL`),
+    index('nostr_events_expires').on(t.expiresAt).where(sql`${t.expiresAt} IS NOT NULL`),
+  ],
+);
+
+/**
+ * The single-letter tags of stored events (first value only, as NIP-01 filters them), with the
+ * event's created_at copied so that a `#x` filter reads newest first from the key alone.
+ */
+export const nostrTags = sqliteTable(
+  'nostr_tags',
+  {
+    eventSeq: integer('event_seq')
+      .notNull()
+      .references(() => nostrEvents.seq, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    value: text('value').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.name, t.value, t.createdAt, t.eventSeq] }),
+    index('nostr_tags_event').on(t.eventSeq),
+  ],
+);
+
+/**
+ * NIP-09 tombstones: what a deletion by `pubkey` removed, so it cannot be added again. `target`
+ * is an event id (`e` tag) or an address `kind:pubkey:d` (`a` tag); for an address, versions
+ * created at or before `until` (the deletion's created_at) stay deleted.
+ */
+export const nostrTombstones = sqliteTable(
+  'nostr_tombstones',
+  {
+    target: text('target').notNull(),
+    pubkey: text('pubkey').notNull(),
+    until: integer('until').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.target, t.pubkey] })],
 );

@@ -1,0 +1,98 @@
+/**
+ * The Nostr bridge: a NIP-01 relay on the gateway's root (ws://host:port/), its events kept in
+ * the node's SQLite. The relay core knows nothing of RUM; what it takes and who reads what is
+ * a RelayPolicy's to say — the default one keeps profiles and follow lists, the groups layer
+ * brings NIP-29 groups on RUM groups.
+ */
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { type Config, ConfigSchema } from '../../src/config/schema.ts';
+import type { Bridge } from '../../src/gateway/gateway.ts';
+import { type Db, openDatabase } from '../../src/storage/db.ts';
+import { NODE_VERSION } from '../../src/version.ts';
+import type { BridgePort } from '../port.ts';
+import { defaultPolicy } from './default-policy.ts';
+import { loadEventCrypto } from './event.ts';
+import { loadRelayKey } from './keys.ts';
+import { Relay, type RelayLimits } from './relay.ts';
+import { NostrStore } from './store.ts';
+import type { RelayHandle, RelayPolicy } from './types.ts';
+
+export interface NostrBridgeOptions {
+  /** Makes the relay's policy, given the relay and the port; default: defaultPolicy(). */
+  policy?: (handle: RelayHandle, port: BridgePort) => RelayPolicy;
+  /** The node's config: the relay's limits (`limits.nostr*`) and the database file. */
+  config?: Config;
+  /**
+   * The node's database (`node.store.db`). Without it, the bridge opens a connection of its own
+   * to the node's database file (from `config`), closed when it stops.
+   */
+  db?: Db;
+}
+
+export function relayLimits(config: Pick<Config, 'limits'>): RelayLimits {
+  const l = config.limits;
+  return {
+    maxMessageBytes: l.nostrMaxMessageBytes,
+    maxContentChars: l.nostrMaxContentChars,
+    maxEventTags: l.nostrMaxEventTags,
+    maxSubscriptions: l.nostrMaxSubscriptions,
+    maxFilters: l.nostrMaxFilters,
+    maxFilterValues: l.nostrMaxFilterValues,
+    maxLimit: l.nostrMaxLimit,
+    eventsPerSecond: l.nostrEventsPerSecond,
+    maxConnections: l.nostrMaxConnections,
+    maxFutureSeconds: l.nostrMaxFutureSeconds,
+  };
+}
+
+export function nostrBridge(options: NostrBridgeOptions = {}): Bridge & { relay(): Relay } {
+  let relay: Relay | null = null;
+  let ownDb: Db | null = null;
+  const need = (): Relay => {
+    if (!relay) throw new Error('the Nostr bridge is not registered');
+    return relay;
+  };
+  return {
+    name: 'nostr',
+    relay: need,
+    async register(app: FastifyInstance, port: BridgePort) {
+      const config = options.config ?? ConfigSchema.parse({});
+      let db = options.db;
+      if (!db) {
+        if (!options.config) {
+          throw new Error('the Nostr bridge needs the node: nostrBridge({ config, db? })');
+        }
+        ownDb = openDatabase(join(config.dataDir, config.peerName, 'rum.db'), {
+          sync: config.dbSync,
+        });
+        db = ownDb;
+      }
+      const crypto = await loadEventCrypto();
+      const key = await loadRelayKey(port.secrets('nostr'), crypto);
+      const r = new Relay(
+        {
+          store: new NostrStore({ db }),
+          crypto,
+          key,
+          limits: relayLimits(config),
+          origin: () => port.origin,
+          log: port.log.child({ component: 'nostr' }),
+        },
+        defaultPolicy(),
+        { version: NODE_VERSION },
+      );
+      relay = r;
+      r.setPolicy(options.policy ? options.policy(r, port) : defaultPolicy());
+      await r.mount(app);
+    },
+    start() {
+      need().start();
+    },
+    stop() {
+      relay?.stop();
+      ownDb?.$client.close();
+      ownDb = null;
+    },
+  };
+}
