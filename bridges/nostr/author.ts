@@ -8,7 +8,6 @@
  * Used by the node's post path (src/node.ts) and by the groups layer, which checks a carried
  * event ({@link checkCarried}) before serving it.
  */
-import { createHash } from 'node:crypto';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import {
   carriedEvent,
@@ -18,18 +17,13 @@ import {
   toNostr,
   withoutEvent,
 } from './mapping.ts';
+import { eventId } from './event.ts';
 import type { NostrEvent } from './types.ts';
 
 type Rec = Record<string, unknown>;
 
 function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('hex');
-}
-
-/** NIP-01 event id: sha256 of `[0, pubkey, created_at, kind, tags, content]` as JSON. */
-export function eventHash(e: Omit<NostrEvent, 'id' | 'sig'>): string {
-  const text = JSON.stringify([0, e.pubkey, e.created_at, e.kind, e.tags, e.content]);
-  return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 /** The Nostr pubkey of a RUM group key (33-byte compressed): its x coordinate, hex. */
@@ -59,14 +53,14 @@ export function signEvent(
 ): NostrEvent {
   const pubkey = hex(schnorr.getPublicKey(priv));
   const unsigned = { ...template, pubkey };
-  const id = eventHash(unsigned);
+  const id = eventId(unsigned);
   const sig = hex(schnorr.sign(Buffer.from(id, 'hex'), priv));
   return { ...unsigned, id, sig };
 }
 
 /** Whether an event's id is its hash and its signature verifies (BIP-340). */
 export function verifyEvent(e: NostrEvent): boolean {
-  if (eventHash(e) !== e.id) return false;
+  if (eventId(e) !== e.id) return false;
   try {
     return schnorr.verify(
       Buffer.from(e.sig, 'hex'),

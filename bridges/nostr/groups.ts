@@ -18,7 +18,9 @@
  *   the relay itself; moderation kinds are refused (a RUM group is moderated on its chain).
  */
 import type { BridgePort, ExposedGroup } from '../port.ts';
-import { nostrPubkeyOf } from './author.ts';
+import { nostrPubkeyOf, verifyEvent } from './author.ts';
+import { defaultPolicy } from './default-policy.ts';
+import { eventId, loadEventCrypto } from './event.ts';
 import { Inbound } from './inbound.ts';
 import { Links } from './links.ts';
 import { GROUP_CONTENT_KINDS, groupOf, POST_KINDS } from './mapping.ts';
@@ -52,8 +54,11 @@ const MEMBER_CACHE_MS = 2000;
 const MEMBERS_DEBOUNCE_MS = 200;
 
 export interface NostrGroupsOptions {
-  /** Whether an event's id and signature are valid (checks carried events). */
-  verify: (e: NostrEvent) => boolean;
+  /**
+   * Whether an event's id and signature are valid (checks carried events); default: the
+   * relay's fastest implementation (event.ts), once start() loaded it, noble until then.
+   */
+  verify?: (e: NostrEvent) => boolean;
   now?: () => number;
 }
 
@@ -62,6 +67,7 @@ export class NostrGroups implements RelayPolicy {
   readonly nips: readonly number[] = SUPPORTED_NIPS;
   readonly kinds: readonly number[] = SUPPORTED_KINDS;
   readonly links: Links;
+  private readonly fallback = defaultPolicy([...STORED_KINDS]);
   private readonly port: BridgePort;
   private readonly relay: RelayHandle;
   private readonly inbound: Inbound;
@@ -72,8 +78,12 @@ export class NostrGroups implements RelayPolicy {
   private readonly memberCache = new Map<string, { at: number; keys: Set<string> }>();
   private readonly pendingMembers = new Map<string, ReturnType<typeof setTimeout>>();
   private unsubscribe: (() => void) | null = null;
+  private verify: (e: NostrEvent) => boolean;
+  private readonly fixedVerify: boolean;
 
-  constructor(port: BridgePort, relay: RelayHandle, options: NostrGroupsOptions) {
+  constructor(port: BridgePort, relay: RelayHandle, options: NostrGroupsOptions = {}) {
+    this.verify = options.verify ?? verifyEvent;
+    this.fixedVerify = options.verify !== undefined;
     this.port = port;
     this.relay = relay;
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
@@ -88,7 +98,7 @@ export class NostrGroups implements RelayPolicy {
       port,
       relay,
       links: this.links,
-      verify: options.verify,
+      verify: (e) => this.verify(e),
       served: (g) => this.served(g),
       onServed: (groupId, event) => {
         if (POST_KINDS.has(event.kind) && event.pubkey !== relay.selfPubkey) {
@@ -103,7 +113,11 @@ export class NostrGroups implements RelayPolicy {
     return group?.nostr && !group.suspended ? group : null;
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    if (!this.fixedVerify) {
+      const crypto = await loadEventCrypto();
+      this.verify = (e) => eventId(e) === e.id && crypto.verifySig(e);
+    }
     for (const g of this.port.exposures()) if (this.served(g)) this.publishMetadata(g);
     this.unsubscribe = this.port.onExposureChange((groupId, now) => {
       this.memberCache.delete(groupId);
@@ -124,15 +138,9 @@ export class NostrGroups implements RelayPolicy {
   // ---- RelayPolicy ----
 
   async onEvent(event: NostrEvent, conn: RelayConnection): Promise<EventVerdict> {
-    if (STORED_KINDS.has(event.kind)) return { action: 'store' };
     const hs = event.tags.filter((t) => t[0] === 'h');
-    if (hs.length === 0) {
-      return {
-        action: 'refuse',
-        message:
-          'restricted: this relay takes group events (an h tag naming a group) and kinds 0, 3, 10002, 10009',
-      };
-    }
+    // Not a group's: profiles, follows, relay and group lists, and their deletions, as any relay.
+    if (hs.length === 0) return this.fallback.onEvent(event, conn);
     const groupId = groupOf(event);
     if (!groupId) return { action: 'refuse', message: 'invalid: an event names one group' };
     const exposed = this.port.exposure(groupId);
@@ -312,11 +320,7 @@ export class NostrGroups implements RelayPolicy {
   }
 }
 
-/** The groups layer for a relay: what the bridge passes to the relay core as its policy. */
-export function nostrGroups(
-  port: BridgePort,
-  relay: RelayHandle,
-  options: NostrGroupsOptions,
-): NostrGroups {
-  return new NostrGroups(port, relay, options);
+/** The groups layer for a relay: nostrBridge's policy factory (started and stopped with it). */
+export function groupsPolicy(relay: RelayHandle, port: BridgePort): NostrGroups {
+  return new NostrGroups(port, relay);
 }

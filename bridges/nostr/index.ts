@@ -13,13 +13,17 @@ import { NODE_VERSION } from '../../src/version.ts';
 import type { BridgePort } from '../port.ts';
 import { defaultPolicy } from './default-policy.ts';
 import { loadEventCrypto } from './event.ts';
+import { groupsPolicy } from './groups.ts';
 import { loadRelayKey } from './keys.ts';
 import { Relay, type RelayLimits } from './relay.ts';
 import { NostrStore } from './store.ts';
 import type { RelayHandle, RelayPolicy } from './types.ts';
 
 export interface NostrBridgeOptions {
-  /** Makes the relay's policy, given the relay and the port; default: defaultPolicy(). */
+  /**
+   * Makes the relay's policy, given the relay and the port; default: the NIP-29 groups layer
+   * (groups.ts). A policy with start()/stop() is started and stopped with the bridge.
+   */
   policy?: (handle: RelayHandle, port: BridgePort) => RelayPolicy;
   /** The node's config: the relay's limits (`limits.nostr*`) and the database file. */
   config?: Config;
@@ -46,8 +50,15 @@ export function relayLimits(config: Pick<Config, 'limits'>): RelayLimits {
   };
 }
 
+/** What a policy with work of its own (streams, timers) offers. */
+interface Lifecycle {
+  start(): Promise<void> | void;
+  stop(): Promise<void> | void;
+}
+
 export function nostrBridge(options: NostrBridgeOptions = {}): Bridge & { relay(): Relay } {
   let relay: Relay | null = null;
+  let policy: (RelayPolicy & Partial<Lifecycle>) | null = null;
   let ownDb: Db | null = null;
   const need = (): Relay => {
     if (!relay) throw new Error('the Nostr bridge is not registered');
@@ -83,13 +94,16 @@ export function nostrBridge(options: NostrBridgeOptions = {}): Bridge & { relay(
         { version: NODE_VERSION },
       );
       relay = r;
-      r.setPolicy(options.policy ? options.policy(r, port) : defaultPolicy());
+      policy = (options.policy ?? groupsPolicy)(r, port);
+      r.setPolicy(policy);
       await r.mount(app);
     },
-    start() {
+    async start() {
       need().start();
+      await policy?.start?.();
     },
-    stop() {
+    async stop() {
+      await policy?.stop?.();
       relay?.stop();
       ownDb?.$client.close();
       ownDb = null;
