@@ -113,6 +113,8 @@ function ftsPhrase(term: string): string {
 interface Built {
   sql: string;
   params: unknown[];
+  /** NIP-01's order, on the driving index's created_at when it has one. */
+  order: string;
 }
 
 export class NostrStore {
@@ -263,7 +265,7 @@ export class NostrStore {
     const limit = f.limit ?? defaultLimit;
     if (limit === 0 || isEmpty(f)) return [];
     const b = this.build(f, 'rows');
-    b.sql += ' ORDER BY e.created_at DESC, e.id ASC LIMIT ?';
+    b.sql += ` ORDER BY ${b.order} LIMIT ?`;
     b.params.push(limit);
     return (this.prepared(b.sql).all(...b.params) as Row[]).map(toEvent);
   }
@@ -308,7 +310,7 @@ export class NostrStore {
   /** Query plans, for tests and benchmarks. */
   explain(f: NostrFilter): string[] {
     const b = this.build(f, 'rows');
-    b.sql += ' ORDER BY e.created_at DESC, e.id ASC LIMIT ?';
+    b.sql += ` ORDER BY ${b.order} LIMIT ?`;
     b.params.push(1);
     return (
       this.c.prepare(`EXPLAIN QUERY PLAN ${b.sql}`).all(...b.params) as { detail: string }[]
@@ -333,8 +335,9 @@ export class NostrStore {
 
   /**
    * The SELECT of one filter (without ORDER BY): from a tag filter's index when it has one (the
-   * one with fewest values), else from nostr_events, where SQLite picks the id, author, kind or
-   * time index. Lists are bound as one JSON parameter, so the statement's text depends only on
+   * one with fewest values), else from the index of nostr_events that fits best — ids, then
+   * authors (with kinds), kinds, time — named, since SQLite cannot guess how long a list bound
+   * as JSON is. Lists are bound as one JSON parameter, so the statement's text depends only on
    * which fields the filter has.
    */
   private build(f: NostrFilter, what: 'rows' | 'seq'): Built {
@@ -350,9 +353,11 @@ export class NostrStore {
       }
     };
     const tags = tagFilters(f).sort((a, b) => a[1].length - b[1].length);
-    const driver = tags.shift();
-    let from = 'nostr_events e';
+    // Ids are the most selective of all; otherwise a tag's index leads.
+    const driver = f.ids ? undefined : tags.shift();
+    let from: string;
     let distinct = '';
+    let order = 'e.created_at DESC, e.id ASC';
     if (driver) {
       // From the tag index, newest first: (name, value, created_at) is its key.
       from = 'nostr_tags t CROSS JOIN nostr_events e ON e.seq = t.event_seq';
@@ -367,8 +372,18 @@ export class NostrStore {
         where.push('t.created_at <= ?');
         params.push(f.until);
       }
-      // One event may carry two of the values.
+      // One event may carry two of the values; with one, the tag index gives the order.
       if (driver[1].length > 1) distinct = 'DISTINCT ';
+      else order = 't.created_at DESC, e.id ASC';
+    } else {
+      let index: string | null;
+      if (f.ids) index = 'nostr_events_id';
+      else if (f.authors) index = f.kinds ? 'nostr_events_pubkey_kind' : 'nostr_events_pubkey';
+      else if (f.kinds) index = 'nostr_events_kind';
+      // A search alone is read from the full-text index: SQLite picks.
+      else if (f.search !== undefined && searchTerms(f.search).length > 0) index = null;
+      else index = 'nostr_events_created';
+      from = index ? `nostr_events e INDEXED BY ${index}` : 'nostr_events e';
     }
     if (f.ids) list('e.id', f.ids);
     if (f.authors) list('e.pubkey', f.authors);
@@ -384,8 +399,8 @@ export class NostrStore {
     for (const [name, values] of tags) {
       where.push(
         values.length === 1
-          ? 'EXISTS (SELECT 1 FROM nostr_tags x WHERE x.event_seq = e.seq AND x.name = ? AND x.value = ?)'
-          : 'EXISTS (SELECT 1 FROM nostr_tags x WHERE x.event_seq = e.seq AND x.name = ? AND x.value IN (SELECT value FROM json_each(?)))',
+          ? 'EXISTS (SELECT 1 FROM nostr_tags x WHERE x.name = ? AND x.value = ? AND x.created_at = e.created_at AND x.event_seq = e.seq)'
+          : 'EXISTS (SELECT 1 FROM nostr_tags x WHERE x.name = ? AND x.value IN (SELECT value FROM json_each(?)) AND x.created_at = e.created_at AND x.event_seq = e.seq)',
       );
       params.push(name, values.length === 1 ? values[0] : JSON.stringify(values));
     }
@@ -406,7 +421,11 @@ export class NostrStore {
     where.push('(e.expires_at IS NULL OR e.expires_at > ?)');
     params.push(this.now());
     const cols = what === 'seq' ? 'e.seq' : COLUMNS;
-    return { sql: `SELECT ${distinct}${cols} FROM ${from} WHERE ${where.join(' AND ')}`, params };
+    return {
+      sql: `SELECT ${distinct}${cols} FROM ${from} WHERE ${where.join(' AND ')}`,
+      params,
+      order,
+    };
   }
 }
 
