@@ -19,7 +19,7 @@
  */
 import type { BridgePort, CommittedItem, CommittedStream, ExposedGroup } from '../port.ts';
 import { checkCarried } from './author.ts';
-import type { Links } from './links.ts';
+import { type Links, RECENT_EVENTS } from './links.ts';
 import { rumPost, toNostr, withoutEvent } from './mapping.ts';
 import type { NostrEvent, RelayHandle } from './types.ts';
 
@@ -85,6 +85,12 @@ export class Outbound {
     } catch (err) {
       this.c.port.log.warn({ err, groupId: group.groupId }, 'nostr: cannot stream group');
       return;
+    }
+    // The recent events `previous` references may name, as they were before a restart.
+    const recent = this.c.port.history(group.groupId, { limit: RECENT_EVENTS });
+    for (const item of recent.reverse()) {
+      const ref = this.c.links.eventOf(group.groupId, item.trxId);
+      if (ref) this.c.links.seen(group.groupId, ref.id);
     }
     const entry = { stream, done: Promise.resolve() };
     entry.done = this.run(group.groupId, stream);

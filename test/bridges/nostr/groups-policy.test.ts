@@ -248,6 +248,14 @@ describe('NIP-29 groups on RUM groups', () => {
     assert.equal(relay.events.has(forged.id), false, 'the forged event is not served');
   });
 
+  it('after a restart, previous references to events served before it still resolve', async () => {
+    await groups.stop();
+    groups = new NostrGroups(gateway.port, relay, { verify: verifyEvent });
+    await groups.start();
+    const e = clientEvent(1, 'still here', [['previous', ownPost.id.slice(0, 8)]]);
+    assert.deepEqual(await groups.onEvent(e, anon), { action: 'taken' });
+  });
+
   it('serves a private group only to connections that AUTHed with a member key', async () => {
     const { groupId: priv } = await node.createGroup({
       groupName: 'secret',
