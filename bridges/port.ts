@@ -4,6 +4,7 @@
  * content here, submits what comes from its network here, and sends everything out through the
  * delivery queue it is given here. The node's side is src/gateway/port.ts.
  */
+import type { Db } from '../src/storage/db.ts';
 import type { DeliveryQueue } from '../src/queue/types.ts';
 
 export type BridgeNetwork = 'activitypub' | 'nostr' | 'bots';
@@ -222,6 +223,14 @@ export interface BridgePort {
    * together (one disk sync for many, instead of one each).
    */
   transaction(fn: () => void): void;
+  /**
+   * The node's database connection, for the tables a bridge owns (the Nostr relay's events and
+   * their indexes, in the node's migrations). Nothing of the node's own is read or written
+   * through it: that goes through the methods above. One connection for the node and its
+   * bridges: a second one to the same file would wait on the first's write lock from the same
+   * thread (a bridge write inside `transaction` above), which never comes free.
+   */
+  database(): Db;
   secrets(bridge: BridgeNetwork): BridgeSecrets;
   /** The node's logger, for a bridge's own lines. */
   readonly log: import('pino').Logger;

@@ -4,11 +4,10 @@
  * a RelayPolicy's to say — the default one keeps profiles and follow lists, the groups layer
  * brings NIP-29 groups on RUM groups.
  */
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { type Config, ConfigSchema } from '../../src/config/schema.ts';
 import type { Bridge } from '../../src/gateway/gateway.ts';
-import { type Db, openDatabase } from '../../src/storage/db.ts';
+import type { Db } from '../../src/storage/db.ts';
 import { NODE_VERSION } from '../../src/version.ts';
 import type { BridgePort } from '../port.ts';
 import { defaultPolicy } from './default-policy.ts';
@@ -27,10 +26,7 @@ export interface NostrBridgeOptions {
   policy?: (handle: RelayHandle, port: BridgePort) => RelayPolicy;
   /** The node's config: the relay's limits (`limits.nostr*`) and the database file. */
   config?: Config;
-  /**
-   * The node's database (`node.store.db`). Without it, the bridge opens a connection of its own
-   * to the node's database file (from `config`), closed when it stops.
-   */
+  /** The node's database (`node.store.db`); by default the port's (BridgePort.database). */
   db?: Db;
 }
 
@@ -59,7 +55,6 @@ interface Lifecycle {
 export function nostrBridge(options: NostrBridgeOptions = {}): Bridge & { relay(): Relay } {
   let relay: Relay | null = null;
   let policy: (RelayPolicy & Partial<Lifecycle>) | null = null;
-  let ownDb: Db | null = null;
   const need = (): Relay => {
     if (!relay) throw new Error('the Nostr bridge is not registered');
     return relay;
@@ -69,16 +64,7 @@ export function nostrBridge(options: NostrBridgeOptions = {}): Bridge & { relay(
     relay: need,
     async register(app: FastifyInstance, port: BridgePort) {
       const config = options.config ?? ConfigSchema.parse({});
-      let db = options.db;
-      if (!db) {
-        if (!options.config) {
-          throw new Error('the Nostr bridge needs the node: nostrBridge({ config, db? })');
-        }
-        ownDb = openDatabase(join(config.dataDir, config.peerName, 'rum.db'), {
-          sync: config.dbSync,
-        });
-        db = ownDb;
-      }
+      const db = options.db ?? port.database();
       const crypto = await loadEventCrypto();
       const key = await loadRelayKey(port.secrets('nostr'), crypto);
       const r = new Relay(
@@ -105,8 +91,6 @@ export function nostrBridge(options: NostrBridgeOptions = {}): Bridge & { relay(
     async stop() {
       await policy?.stop?.();
       relay?.stop();
-      ownDb?.$client.close();
-      ownDb = null;
     },
   };
 }

@@ -2,6 +2,7 @@
  * The node's side of bridges/port.ts: exposed groups, committed content as durable per-consumer
  * streams, and posts from other networks signed by keys the gateway holds for their authors.
  */
+import type { Db } from '../storage/db.ts';
 import { createHash } from 'node:crypto';
 import type {
   AuthorProfile,
@@ -102,6 +103,10 @@ export class NodeBridgePort implements BridgePort {
 
   transaction(fn: () => void): void {
     this.c.node.store.db.$client.transaction(fn)();
+  }
+
+  database(): Db {
+    return this.c.node.store.db;
   }
 
   secrets(bridge: BridgeNetwork): BridgeSecrets {
