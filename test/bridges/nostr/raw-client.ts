@@ -134,6 +134,11 @@ export class RawClient {
     return [...this.queue];
   }
 
+  /** Forgets the messages received and not taken. */
+  clear(): void {
+    this.queue.length = 0;
+  }
+
   close(): void {
     this.ws.close();
   }
