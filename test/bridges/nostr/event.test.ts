@@ -15,7 +15,7 @@ import {
 } from '../../../bridges/nostr/event.ts';
 import { compileFilter, parseFilter, searchTerms } from '../../../bridges/nostr/filter.ts';
 import { nostrBridge } from '../../../bridges/nostr/index.ts';
-import type { NostrEvent } from '../../../bridges/nostr/types.ts';
+import type { NostrEvent, NostrFilter } from '../../../bridges/nostr/types.ts';
 import { startGateway } from '../../../src/gateway/gateway.ts';
 import { openTempNode } from '../../helpers/temp-node.ts';
 import { newKey, signed } from './raw-client.ts';
@@ -133,7 +133,7 @@ describe('filters', () => {
   });
 
   it('matches live events: lists, inclusive since/until, first tag value, search terms', () => {
-    const m = (f: object, e: NostrEvent) => compileFilter(f)(e);
+    const m = (f: NostrFilter, e: NostrEvent) => compileFilter(f)(e);
     assert.equal(m({ since: 100, until: 100 }, ev({})), true);
     assert.equal(m({ since: 101 }, ev({})), false);
     assert.equal(m({ until: 99 }, ev({})), false);
