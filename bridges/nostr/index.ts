@@ -24,7 +24,7 @@ export interface NostrBridgeOptions {
    * (groups.ts). A policy with start()/stop() is started and stopped with the bridge.
    */
   policy?: (handle: RelayHandle, port: BridgePort) => RelayPolicy;
-  /** The node's config: the relay's limits (`limits.nostr*`) and the database file. */
+  /** The node's config: the relay's limits (`limits.nostr*`); default: the schema's defaults. */
   config?: Config;
   /** The node's database (`node.store.db`); by default the port's (BridgePort.database). */
   db?: Db;

@@ -1,5 +1,6 @@
-// Independent Nostr clients against the real gateway on loopback, with the default policy (it
-// keeps kinds 0, 3, 10002, 10009): nostr-tools' SimplePool, NDK 3 and rust-nostr's SDK
+// Independent Nostr clients against the real gateway on loopback, with the relay as rum fullnode
+// runs it (outside groups it keeps kinds 0, 3, 10002, 10009): nostr-tools' SimplePool, NDK 3 and
+// rust-nostr's SDK
 // (WebAssembly). Each publishes, reads back, subscribes live, counts (NIP-45) and authenticates
 // (NIP-42) to publish a protected event (NIP-70), which only an AUTHed author may. Each runs in
 // a worker thread (clients-worker.ts), ended when its session is over.

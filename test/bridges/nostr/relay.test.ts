@@ -5,6 +5,7 @@
 // policy has its own test at the end.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { defaultPolicy } from '../../../bridges/nostr/default-policy.ts';
 import type { RelayPolicy } from '../../../bridges/nostr/types.ts';
 import { newKey, RawClient, signed, startRelay, type TestRelay } from './raw-client.ts';
 
@@ -639,7 +640,7 @@ describe('limits', () => {
 
 describe('the default policy', () => {
   it('stores kinds 0, 3, 10002, 10009 and their deletions, refuses others with restricted:', async () => {
-    const r = await startRelay();
+    const r = await startRelay({}, () => defaultPolicy());
     try {
       const l = await RawClient.connect(r.url);
       const k = newKey();
