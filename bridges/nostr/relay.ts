@@ -412,7 +412,15 @@ export class Relay implements RelayHandle {
       this.ok(conn, id, true, 'duplicate: already have this event');
       return;
     }
-    const verdict = await this.policy.onEvent(e, conn);
+    let verdict: Awaited<ReturnType<RelayPolicy['onEvent']>>;
+    try {
+      verdict = await this.policy.onEvent(e, conn);
+    } catch (err) {
+      // OK must answer every EVENT, a failure of the policy's included.
+      this.c.log.error({ err, conn: conn.id, id }, 'nostr: the policy failed on an event');
+      this.ok(conn, id, false, 'error: the relay could not take this event; try again later');
+      return;
+    }
     if (verdict.action === 'refuse') {
       this.ok(conn, id, false, verdict.message);
       return;

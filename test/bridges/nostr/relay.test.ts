@@ -668,3 +668,82 @@ describe('the default policy', () => {
     }
   });
 });
+
+describe('policy hooks', () => {
+  // A policy that takes kind 9 itself, fails on 'boom', refuses filters on #h secret, and keeps
+  // kind 4 from everyone but its author's AUTHed connection.
+  const policy: RelayPolicy = {
+    async onEvent(e) {
+      if (e.content === 'boom') throw new Error('policy failure');
+      if (e.kind === 9) return { action: 'taken', message: 'duplicate: already posted' };
+      return { action: 'store' };
+    },
+    canRead: (e, conn) => e.kind !== 4 || conn.authed.has(e.pubkey),
+    checkFilter: (f) => (f['#h']?.includes('secret') ? 'auth-required: members only' : null),
+  };
+
+  it('answers OK false "error:" when the policy fails, and OK true with its message when it takes an event', async () => {
+    const r = await startRelay({}, () => policy);
+    try {
+      const l = await RawClient.connect(r.url);
+      const k = newKey();
+      const [ok, msg] = await l.publish(signed(k.secret, { kind: 1, content: 'boom' }));
+      assert.equal(ok, false);
+      assert.match(msg, /^error: /);
+      const taken = signed(k.secret, { kind: 9, content: 'to the group' });
+      assert.deepEqual(await l.publish(taken), [true, 'duplicate: already posted']);
+      assert.deepEqual((await l.req('t', { ids: [taken.id] })).events, [], 'taken, not stored');
+      l.close();
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('refuses filters with the CLOSED the policy gives, and serves only what canRead allows', async () => {
+    const r = await startRelay({}, () => policy);
+    try {
+      const l = await RawClient.connect(r.url);
+      const refused = await l.req('sec', { kinds: [1] }, { '#h': ['secret'] });
+      assert.equal(refused.closed, 'auth-required: members only');
+      const cnt = await l.count('seccount', { '#h': ['secret'] });
+      assert.deepEqual(cnt, ['CLOSED', 'seccount', 'auth-required: members only']);
+      const k = newKey();
+      const dm = signed(k.secret, { kind: 4, content: 'private' });
+      const pub = signed(k.secret, { kind: 1, content: 'public' });
+      const watcher = await RawClient.connect(r.url);
+      await watcher.subscribe('w', { authors: [k.pubkey] });
+      await l.publish(dm);
+      await l.publish(pub);
+      assert.equal((await watcher.take((m) => m[0] === 'EVENT'))[2].id, pub.id);
+      assert.deepEqual(
+        (await l.req('stored', { authors: [k.pubkey] })).events.map((e) => e.id),
+        [pub.id],
+      );
+      assert.deepEqual((await l.count('c', { authors: [k.pubkey] }))[2], { count: 1 });
+      // The author, AUTHed, reads it.
+      const a = signed(k.secret, {
+        kind: 22242,
+        tags: [
+          ['relay', r.url],
+          ['challenge', l.challenge],
+        ],
+      });
+      l.send(['AUTH', a]);
+      await l.take((m) => m[0] === 'OK' && m[1] === a.id);
+      assert.deepEqual(
+        (await l.req('mine', { authors: [k.pubkey] })).events.map((e) => e.id).sort(),
+        [dm.id, pub.id].sort(),
+      );
+      assert.deepEqual((await l.count('c2', { authors: [k.pubkey] }))[2], { count: 2 });
+      assert.deepEqual(
+        watcher.pending().filter((m) => m[0] === 'EVENT'),
+        [],
+        'the DM never went to the watcher',
+      );
+      watcher.close();
+      l.close();
+    } finally {
+      await r.stop();
+    }
+  });
+});
