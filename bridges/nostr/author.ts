@@ -8,7 +8,7 @@
  * Used by the node's post path (src/node.ts) and by the groups layer, which checks a carried
  * event ({@link checkCarried}) before serving it.
  */
-import { schnorr } from '@noble/curves/secp256k1.js';
+import { schnorrPublicKey, schnorrSign, schnorrVerify } from '../../src/crypto/schnorr.ts';
 import {
   carriedEvent,
   type EventRef,
@@ -51,25 +51,21 @@ export function signEvent(
   template: Omit<NostrEvent, 'id' | 'pubkey' | 'sig'>,
   priv: Uint8Array,
 ): NostrEvent {
-  const pubkey = hex(schnorr.getPublicKey(priv));
+  const pubkey = hex(schnorrPublicKey(priv));
   const unsigned = { ...template, pubkey };
   const id = eventId(unsigned);
-  const sig = hex(schnorr.sign(Buffer.from(id, 'hex'), priv));
+  const sig = hex(schnorrSign(Buffer.from(id, 'hex'), priv));
   return { ...unsigned, id, sig };
 }
 
 /** Whether an event's id is its hash and its signature verifies (BIP-340). */
 export function verifyEvent(e: NostrEvent): boolean {
   if (eventId(e) !== e.id) return false;
-  try {
-    return schnorr.verify(
-      Buffer.from(e.sig, 'hex'),
-      Buffer.from(e.id, 'hex'),
-      Buffer.from(e.pubkey, 'hex'),
-    );
-  } catch {
-    return false;
-  }
+  return schnorrVerify(
+    Buffer.from(e.sig, 'hex'),
+    Buffer.from(e.id, 'hex'),
+    Buffer.from(e.pubkey, 'hex'),
+  );
 }
 
 /**
