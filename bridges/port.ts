@@ -221,8 +221,12 @@ export interface BridgePort {
   /**
    * Runs `fn` in one transaction of the node's database: the kv writes it makes are committed
    * together (one disk sync for many, instead of one each).
+   *
+   * With `{ sync: false }` the commit does not wait for an fsync: for state the bridge derives
+   * from the committed stream and writes before the cursor that passes it (a power loss then
+   * loses both, and the items are served again); a killed process loses nothing either way.
    */
-  transaction(fn: () => void): void;
+  transaction(fn: () => void, options?: { sync?: boolean }): void;
   /**
    * The node's database connection, for the tables a bridge owns (the Nostr relay's events and
    * their indexes, in the node's migrations). Nothing of the node's own is read or written

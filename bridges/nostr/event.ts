@@ -189,13 +189,40 @@ function nativeCrypto(): EventCrypto | null {
   };
 }
 
+/** Signatures verified lately, remembered: at most this many. */
+const MAX_VERIFIED = 50_000;
+
+/**
+ * An implementation that remembers the signatures it found valid (the event id, pubkey and
+ * signature together), so an event is verified once per process: the relay checks a client's
+ * event when it arrives, and the groups layer checks the event its trx carries when it commits.
+ * Only a valid signature is remembered, and only for that very (id, pubkey, sig).
+ */
+function remembering(c: EventCrypto): EventCrypto {
+  const verified = new Set<string>();
+  return {
+    backend: c.backend,
+    publicKey: (secret) => c.publicKey(secret),
+    sign: (template, secret) => c.sign(template, secret),
+    verifySig(e) {
+      const key = e.id + e.pubkey + e.sig;
+      if (verified.has(key)) return true;
+      if (!c.verifySig(e)) return false;
+      if (verified.size >= MAX_VERIFIED) verified.clear();
+      verified.add(key);
+      return true;
+    },
+  };
+}
+
 let loading: Promise<EventCrypto> | null = null;
 
 /** The fastest implementation that loads here (made once; it holds no key). */
 export function loadEventCrypto(): Promise<EventCrypto> {
   loading ??= Promise.resolve(nativeCrypto())
     .then((c) => c ?? wasmCrypto())
-    .catch(() => nobleCrypto());
+    .catch(() => nobleCrypto())
+    .then(remembering);
   return loading;
 }
 

@@ -112,10 +112,15 @@ export class Outbound {
       if (items.length === 0 || !isOpen()) return;
       for (;;) {
         try {
-          // One transaction for the links of a batch: one disk sync, not one per item.
-          this.c.port.transaction(() => {
-            for (const item of items) this.serve(item);
-          });
+          // One transaction for the links and events of a batch, without waiting for an fsync:
+          // all of it is derived from the committed items, written before the cursor that passes
+          // them (a power loss loses both, and the items are served again).
+          this.c.port.transaction(
+            () => {
+              for (const item of items) this.serve(item);
+            },
+            { sync: false },
+          );
           break;
         } catch (err) {
           this.c.port.log.warn({ err, groupId }, 'nostr: serving failed; retrying');

@@ -2,7 +2,7 @@
  * The node's side of bridges/port.ts: exposed groups, committed content as durable per-consumer
  * streams, and posts from other networks signed by keys the gateway holds for their authors.
  */
-import type { Db } from '../storage/db.ts';
+import { type Db, unsyncedTransaction } from '../storage/db.ts';
 import { createHash } from 'node:crypto';
 import type {
   AuthorProfile,
@@ -101,8 +101,10 @@ export class NodeBridgePort implements BridgePort {
     return kv;
   }
 
-  transaction(fn: () => void): void {
-    this.c.node.store.db.$client.transaction(fn)();
+  transaction(fn: () => void, options: { sync?: boolean } = {}): void {
+    const client = this.c.node.store.db.$client;
+    if (options.sync === false) unsyncedTransaction(client, fn);
+    else client.transaction(fn)();
   }
 
   database(): Db {
