@@ -21,6 +21,7 @@
  */
 import { PUBLIC_COLLECTION, Update } from '@fedify/vocab';
 import type { CommittedItem, CommittedStream, ExposedGroup } from '../port.ts';
+import { GroupStreams } from '../group-streams.ts';
 import type { ApState, Follower } from './federation.ts';
 import { recipientOf } from './federation.ts';
 import { instanceKinds } from './instance-kind.ts';
@@ -29,39 +30,21 @@ import { authorIdentifier, groupIdentifier } from './urls.ts';
 
 const RETRY_MS = 2000;
 
-export class Outbound {
+export class Outbound extends GroupStreams {
   private readonly state: ApState;
-  private readonly streams = new Map<string, { stream: CommittedStream; done: Promise<void> }>();
-  private unsubscribe: (() => void) | null = null;
-  private stopped = false;
 
   constructor(state: ApState) {
+    super(state.port);
     this.state = state;
   }
 
-  start(): void {
-    this.stopped = false;
-    for (const g of this.state.servedGroups()) this.open(g);
-    this.unsubscribe = this.state.port.onExposureChange((groupId, now) => {
-      const served = this.state.served(now ?? undefined);
-      if (served) this.open(served);
-      else this.close(groupId);
-    });
+  protected served(group: ExposedGroup | undefined): ExposedGroup | null {
+    return this.state.served(group);
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.unsubscribe?.();
-    this.unsubscribe = null;
-    const running = [...this.streams.keys()].map((id) => this.close(id));
-    await Promise.all(running);
-  }
-
-  private open(group: ExposedGroup): void {
-    if (this.stopped || this.streams.has(group.groupId)) return;
-    let stream: CommittedStream;
+  protected openStream(group: ExposedGroup): CommittedStream | null {
     try {
-      stream = this.state.port.stream({
+      return this.state.port.stream({
         consumer: 'activitypub',
         groupId: group.groupId,
         network: 'activitypub',
@@ -70,30 +53,18 @@ export class Outbound {
       });
     } catch (err) {
       this.state.log.warn({ err, groupId: group.groupId }, 'ap: cannot stream group');
-      return;
+      return null;
     }
-    const entry = { stream, done: Promise.resolve() };
-    entry.done = this.run(group.groupId, stream);
-    this.streams.set(group.groupId, entry);
   }
 
-  private async close(groupId: string): Promise<void> {
-    const entry = this.streams.get(groupId);
-    if (!entry) return;
-    this.streams.delete(groupId);
-    entry.stream.close();
-    await entry.done;
-  }
-
-  private async run(groupId: string, stream: CommittedStream): Promise<void> {
-    let closed = false;
-    const isOpen = () => !closed && this.streams.get(groupId)?.stream === stream;
-    while (!this.stopped) {
+  protected async run(
+    _groupId: string,
+    stream: CommittedStream,
+    isOpen: () => boolean,
+  ): Promise<void> {
+    while (isOpen()) {
       const items = await stream.next(100);
-      if (items.length === 0 || !isOpen()) {
-        closed = true;
-        return;
-      }
+      if (items.length === 0 || !isOpen()) return;
       for (const item of items) {
         for (;;) {
           try {

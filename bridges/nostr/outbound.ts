@@ -21,6 +21,7 @@ import type { BridgePort, CommittedItem, CommittedStream, ExposedGroup } from '.
 import { checkCarried } from './author.ts';
 import { type Links, RECENT_EVENTS } from './links.ts';
 import { rumPost, toNostr, withoutEvent } from './mapping.ts';
+import { GroupStreams } from '../group-streams.ts';
 import type { NostrEvent, RelayHandle } from './types.ts';
 
 const RETRY_MS = 2000;
@@ -43,38 +44,19 @@ export function secondsOf(timestamp: string): number {
   return Number(BigInt(timestamp) / 1_000_000_000n);
 }
 
-export class Outbound {
+export class Outbound extends GroupStreams {
   private readonly c: OutboundComponents;
-  private readonly streams = new Map<string, { stream: CommittedStream; done: Promise<void> }>();
-  private unsubscribe: (() => void) | null = null;
-  private stopped = false;
 
   constructor(c: OutboundComponents) {
+    super(c.port);
     this.c = c;
   }
 
-  start(): void {
-    this.stopped = false;
-    for (const g of this.c.port.exposures()) {
-      const served = this.c.served(g);
-      if (served) this.open(served);
-    }
-    this.unsubscribe = this.c.port.onExposureChange((groupId, now) => {
-      const served = this.c.served(now ?? undefined);
-      if (served) this.open(served);
-      else void this.close(groupId);
-    });
+  protected served(group: ExposedGroup | undefined): ExposedGroup | null {
+    return this.c.served(group);
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.unsubscribe?.();
-    this.unsubscribe = null;
-    await Promise.all([...this.streams.keys()].map((id) => this.close(id)));
-  }
-
-  private open(group: ExposedGroup): void {
-    if (this.stopped || this.streams.has(group.groupId)) return;
+  protected openStream(group: ExposedGroup): CommittedStream | null {
     let stream: CommittedStream;
     try {
       stream = this.c.port.stream({
@@ -84,7 +66,7 @@ export class Outbound {
       });
     } catch (err) {
       this.c.port.log.warn({ err, groupId: group.groupId }, 'nostr: cannot stream group');
-      return;
+      return null;
     }
     // The recent events `previous` references may name, as they were before a restart.
     const recent = this.c.port.history(group.groupId, { limit: RECENT_EVENTS });
@@ -92,22 +74,15 @@ export class Outbound {
       const ref = this.c.links.eventOf(group.groupId, item.trxId);
       if (ref) this.c.links.seen(group.groupId, ref.id);
     }
-    const entry = { stream, done: Promise.resolve() };
-    entry.done = this.run(group.groupId, stream);
-    this.streams.set(group.groupId, entry);
+    return stream;
   }
 
-  private async close(groupId: string): Promise<void> {
-    const entry = this.streams.get(groupId);
-    if (!entry) return;
-    this.streams.delete(groupId);
-    entry.stream.close();
-    await entry.done;
-  }
-
-  private async run(groupId: string, stream: CommittedStream): Promise<void> {
-    const isOpen = () => this.streams.get(groupId)?.stream === stream;
-    while (!this.stopped) {
+  protected async run(
+    groupId: string,
+    stream: CommittedStream,
+    isOpen: () => boolean,
+  ): Promise<void> {
+    while (isOpen()) {
       const items = await stream.next(200);
       if (items.length === 0 || !isOpen()) return;
       for (;;) {
