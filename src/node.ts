@@ -14,7 +14,6 @@ import {
   producerSignedBytes,
   userSignedBytes,
 } from './chain/apply.ts';
-import { authorSigned } from '../bridges/nostr/author.ts';
 import { createGenesisBlock } from './chain/block.ts';
 import { nowNs } from './chain/clock.ts';
 import { checkPostPayload, ContentError, goJsonMarshal, type JsonObject } from './chain/content.ts';
@@ -99,7 +98,28 @@ export interface RumNodeInit {
   keystore?: Promise<Keystore>;
   /** scrypt cost of a new keystore; tests lower it. */
   keystoreScryptN?: number;
+  /**
+   * What the node adds to a public post it makes for its own key, before the trx is built and
+   * signed: `rum fullnode` passes the Nostr bridge's author-signed event (bridges/nostr/author.ts
+   * `authorSigned`), so every relay of the group serves the post under the author's own key.
+   * Answers the payload unchanged (the same object) when it adds nothing. None by default: the
+   * node itself knows nothing of bridges.
+   */
+  postExtension?: PostExtension;
 }
+
+/** A committed item as a post extension reads it: its payload and who sent it. */
+export interface ExtensionRead {
+  payload: Record<string, unknown> | null;
+  senderPubkey: string;
+}
+
+export type PostExtension = (
+  payload: unknown,
+  groupId: string,
+  priv: Uint8Array,
+  read: (trxId: string) => ExtensionRead | undefined,
+) => unknown;
 
 export class RumNode {
   readonly config: Config;
@@ -116,6 +136,7 @@ export class RumNode {
   /** Turns relayed connections into direct ones once a direct path is known (src/p2p/upgrade.ts). */
   private readonly upgrader: DirectUpgrader;
   private readonly groupsById = new Map<string, GroupChain>();
+  private readonly postExtension: PostExtension | undefined;
   /** Trx signatures this node verified or made, shared by its groups (never by other nodes). */
   private readonly signatures = new SignatureCache();
   /** Worker threads for signatures in bulk (catching up, many posts at once); started on first use. */
@@ -132,6 +153,7 @@ export class RumNode {
   ) {
     this.config = init.config;
     this.log = init.logger;
+    this.postExtension = init.postExtension;
     this.keystore = keystore;
     this.store = store;
     this.p2p = p2p;
@@ -518,13 +540,15 @@ export class RumNode {
   }
 
   /**
-   * A public post from this node also carries the Nostr event that stands for it, signed with
-   * the same group key (bridges/nostr/author.ts), so that every Nostr relay of the group serves
-   * it under the author's own pubkey; not when that makes it larger than the content limit.
+   * A public post from this node also carries what the post extension adds (the Nostr event that
+   * stands for it, signed with the same group key), unless that makes it larger than the content
+   * limit.
    */
   private withAuthorEvent(g: GroupChain, payload: unknown, plains: Uint8Array[]): Uint8Array[] {
+    const extend = this.postExtension;
+    if (!extend) return plains;
     const priv = this.keystore.get('sign', g.groupId);
-    const signed = authorSigned(payload, g.groupId, priv, (trxId) => {
+    const signed = extend(payload, g.groupId, priv, (trxId) => {
       const row = this.store.getContent(g.groupId, trxId);
       return row && { payload: parseObject(row.data), senderPubkey: row.senderPubkey };
     });

@@ -1,5 +1,6 @@
 // Layering: the chain core declares the storage it needs (src/chain/store.ts) and imports no
-// storage module; API route modules take their types from src/api/context.ts, never from the
+// storage module; the node and its chain know nothing of bridges (src/cli wires the Nostr post
+// extension in); API route modules take their types from src/api/context.ts, never from the
 // server that registers them.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -42,6 +43,13 @@ describe('layering', () => {
     assert.ok(files.length > 5, 'found the chain sources');
     const storage = join(root, 'src/storage');
     const bad = violations(files, (t) => t === storage || t.startsWith(storage + '/'));
+    assert.deepEqual(bad, []);
+  });
+
+  it('the node and its chain import nothing from bridges/ (the composition root wires them)', () => {
+    const files = [...sources('src/chain'), join(root, 'src/node.ts')];
+    const bridges = join(root, 'bridges');
+    const bad = violations(files, (t) => t.startsWith(bridges + '/'));
     assert.deepEqual(bad, []);
   });
 

@@ -1,4 +1,5 @@
 /** `rum fullnode`: open the node, serve the API, stop cleanly on SIGINT/SIGTERM. */
+import { authorSigned } from '../../bridges/nostr/author.ts';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApi } from '../api/server.ts';
@@ -30,6 +31,9 @@ export async function startFullnode(
     logger: log,
     keystorePassword: pw.password,
     ...(keystore ? { keystore } : {}),
+    // Every public post this node makes carries its author's own Nostr event (issue 10), whether
+    // or not this node serves the group on Nostr: other nodes' relays serve it too.
+    postExtension: authorSigned,
   });
   const tokens = await TokenService.open(node.store, node.keystore);
   await node.start();

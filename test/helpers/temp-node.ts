@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { authorSigned } from '../../bridges/nostr/author.ts';
 import { ConfigSchema, type ConfigInput } from '../../src/config/schema.ts';
 import { RumNode } from '../../src/node.ts';
 import { TEST_PASSWORD } from './node-process.ts';
@@ -21,6 +22,8 @@ export async function openTempNode(
     logger: pino({ level: 'silent' }),
     keystorePassword: TEST_PASSWORD,
     keystoreScryptN: 1 << 10,
+    // As `rum fullnode` runs it: public posts carry their author's Nostr event.
+    postExtension: authorSigned,
   });
   return { node, dir };
 }
