@@ -14,6 +14,7 @@ import { defaultPolicy } from './default-policy.ts';
 import { loadEventCrypto } from './event.ts';
 import { groupsPolicy } from './groups.ts';
 import { loadRelayKey } from './keys.ts';
+import { mountNip05, nostrIdentifiers } from './nip05.ts';
 import { Relay, type RelayLimits } from './relay.ts';
 import { NostrStore } from './store.ts';
 import type { RelayHandle, RelayPolicy } from './types.ts';
@@ -55,6 +56,7 @@ interface Lifecycle {
 export function nostrBridge(options: NostrBridgeOptions = {}): Bridge & { relay(): Relay } {
   let relay: Relay | null = null;
   let policy: (RelayPolicy & Partial<Lifecycle>) | null = null;
+  let bridgePort: BridgePort | null = null;
   const need = (): Relay => {
     if (!relay) throw new Error('the Nostr bridge is not registered');
     return relay;
@@ -80,9 +82,15 @@ export function nostrBridge(options: NostrBridgeOptions = {}): Bridge & { relay(
         { version: NODE_VERSION },
       );
       relay = r;
+      bridgePort = port;
       policy = (options.policy ?? groupsPolicy)(r, port);
       r.setPolicy(policy);
       await r.mount(app);
+      mountNip05(app, port, () => r.selfPubkey);
+    },
+    identifiers(exposure) {
+      if (!relay || !bridgePort) return null;
+      return nostrIdentifiers(bridgePort, relay.selfPubkey, exposure);
     },
     async start() {
       need().start();

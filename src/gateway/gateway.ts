@@ -4,7 +4,7 @@
  * it before the node.
  */
 import type { FastifyInstance } from 'fastify';
-import type { BridgePort } from '../../bridges/port.ts';
+import type { BridgePort, ExposedGroup } from '../../bridges/port.ts';
 import type { RumNode } from '../node.ts';
 import { createDeliveryQueue } from '../queue/create.ts';
 import { httpDeliveryHandler } from '../queue/http-delivery.ts';
@@ -25,6 +25,11 @@ export interface Bridge {
   stop?(): Promise<void> | void;
   /** Registers the bridge's operator routes on the node's admin API (never on the gateway). */
   admin?(app: FastifyInstance): Promise<void> | void;
+  /**
+   * How the bridge's network addresses an exposed group (the admin API shows it under
+   * `identifiers.<bridge name>`), or null when the bridge does not serve it.
+   */
+  identifiers?(exposure: ExposedGroup): Record<string, string> | null;
 }
 
 export interface Gateway {

@@ -84,19 +84,20 @@ describe('gateway listener and exposure', () => {
       bots: false,
     });
     assert.equal(put.status, 200, put.text);
-    assert.deepEqual(
-      { ...put.json },
-      {
-        group_id: pub,
-        group_name: 'forum',
-        handle: 'ourforum',
-        activitypub: true,
-        nostr: true,
-        bots: false,
-        encryption: 'public',
-        suspended: null,
-      },
-    );
+    const { identifiers, ...exposure } = put.json;
+    assert.deepEqual(exposure, {
+      group_id: pub,
+      group_name: 'forum',
+      handle: 'ourforum',
+      activitypub: true,
+      nostr: true,
+      bots: false,
+      encryption: 'public',
+      suspended: null,
+    });
+    // The Nostr bridge names the group on its network (NIP-29 id, NIP-19, NIP-05).
+    assert.match(identifiers.nostr.group, new RegExp(`'${pub}$`));
+    assert.match(identifiers.nostr.nip05, /^ourforum@/);
     const get = await api(n.url, 'GET', `/api/v1/group/${pub}/bridges`);
     assert.deepEqual(get.json, put.json);
     const list = await api(n.url, 'GET', '/api/v1/bridges');

@@ -15,7 +15,17 @@ class GatewayDownError extends RumError {
   override readonly status = 503;
 }
 
-function exposureJson(e: ExposedGroup) {
+/** What each bridge that serves the group calls it on its network (NIP-19 ids for Nostr). */
+function identifiersJson(g: Gateway, e: ExposedGroup): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const b of g.bridges) {
+    const ids = b.identifiers?.(e);
+    if (ids) out[b.name] = ids;
+  }
+  return out;
+}
+
+function exposureJson(e: ExposedGroup, g?: Gateway) {
   return {
     group_id: e.groupId,
     group_name: e.name,
@@ -25,6 +35,7 @@ function exposureJson(e: ExposedGroup) {
     bots: e.bots,
     encryption: e.encryption,
     suspended: e.suspended,
+    ...(g ? { identifiers: identifiersJson(g, e) } : {}),
   };
 }
 
@@ -73,7 +84,8 @@ export function registerBridgeRoutes(app: FastifyInstance, c: ApiComponents): vo
     async (req) => {
       const { group_id } = req.params as { group_id: string };
       const b = req.body as { handle: string; activitypub: boolean; nostr: boolean; bots: boolean };
-      return exposureJson(gateway().exposures.put(group_id, b));
+      const g = gateway();
+      return exposureJson(g.exposures.put(group_id, b), g);
     },
   );
 
@@ -83,10 +95,11 @@ export function registerBridgeRoutes(app: FastifyInstance, c: ApiComponents): vo
     async (req, reply) => {
       const { group_id } = req.params as { group_id: string };
       c.node.group(group_id);
-      const e = gateway().exposures.get(group_id);
+      const g = gateway();
+      const e = g.exposures.get(group_id);
       if (!e)
         return reply.code(404).send({ message: `group ${group_id} is not exposed to bridges` });
-      return exposureJson(e);
+      return exposureJson(e, g);
     },
   );
 
@@ -103,7 +116,10 @@ export function registerBridgeRoutes(app: FastifyInstance, c: ApiComponents): vo
   app.get(
     '/api/v1/bridges',
     { schema: { tags: ['Bridges'], summary: 'Every exposed group' } },
-    async () => ({ bridges: gateway().exposures.list().map(exposureJson) }),
+    async () => {
+      const g = gateway();
+      return { bridges: g.exposures.list().map((e) => exposureJson(e, g)) };
+    },
   );
 
   app.get(
