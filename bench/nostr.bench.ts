@@ -25,6 +25,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initNostrWasm } from 'nostr-wasm';
 import WebSocket from 'ws';
+import type { NostrEvent } from '../bridges/nostr/types.ts';
 import { freePort } from '../test/helpers/bullmq-redis.ts';
 import { api, createPublicGroup, tempDir } from '../test/helpers/node-process.ts';
 import { type BenchNode, committedPosts, percentile, report, startBenchNode } from './lib.ts';
@@ -38,15 +39,7 @@ const SPAN_S = 45 * 60;
 const REQS = Number(process.env.BENCH_NOSTR_REQS ?? 2000);
 const PEER_SCRIPT = new URL('./nostr-peer-relay.ts', import.meta.url).pathname;
 
-interface Event {
-  id: string;
-  pubkey: string;
-  created_at: number;
-  kind: number;
-  tags: string[][];
-  content: string;
-  sig: string;
-}
+type Event = NostrEvent;
 type Filter = Record<string, unknown>;
 
 function log(msg: string) {

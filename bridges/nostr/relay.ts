@@ -367,12 +367,20 @@ export class Relay implements RelayHandle {
     return true;
   }
 
-  private async onEvent(conn: Conn, msg: unknown[]): Promise<void> {
+  /**
+   * The id of the one event an EVENT or AUTH message carries, or null after telling the client
+   * (a NOTICE: without an id there is nothing an OK could name).
+   */
+  private eventArg(conn: Conn, msg: unknown[], notice: string): string | null {
     const id = Relay.idOf(msg[1]);
-    if (id === null || msg.length !== 2) {
-      conn.send(json(['NOTICE', 'invalid: EVENT takes one event object with an id']));
-      return;
-    }
+    if (id !== null && msg.length === 2) return id;
+    conn.send(json(['NOTICE', notice]));
+    return null;
+  }
+
+  private async onEvent(conn: Conn, msg: unknown[]): Promise<void> {
+    const id = this.eventArg(conn, msg, 'invalid: EVENT takes one event object with an id');
+    if (id === null) return;
     if (!this.takeToken(conn)) {
       this.ok(conn, id, false, 'rate-limited: slow down');
       return;
@@ -533,11 +541,8 @@ export class Relay implements RelayHandle {
   }
 
   private async onAuth(conn: Conn, msg: unknown[]): Promise<void> {
-    const id = Relay.idOf(msg[1]);
-    if (id === null || msg.length !== 2) {
-      conn.send(json(['NOTICE', 'invalid: AUTH takes one signed event']));
-      return;
-    }
+    const id = this.eventArg(conn, msg, 'invalid: AUTH takes one signed event');
+    if (id === null) return;
     const checked = checkEvent(msg[1], this.c.limits, this.c.crypto);
     if (!checked.ok) {
       this.ok(conn, id, false, checked.reason);
