@@ -25,6 +25,7 @@
  *   group. Otherwise the payload is returned without it and `origin.inReplyTo` holds the AP id,
  *   so the federation decides whether such a post belongs in the group.
  */
+import { isRumPostType, rumPost, rumReplyTarget } from '../rum-content.ts';
 import { Temporal } from '@js-temporal/polyfill';
 import {
   Announce,
@@ -77,8 +78,6 @@ export const LIMITS = {
 /** A titled RUM Note longer than this (characters of text) goes out as an Article. */
 export const ARTICLE_MIN_CHARS = 500;
 
-const POST_TYPES = new Set(['Note', 'Article', 'Image']);
-
 type Rec = Record<string, unknown>;
 
 function isRec(v: unknown): v is Rec {
@@ -126,29 +125,6 @@ export function instantOf(timestamp: string): Temporal.Instant | null {
   } catch {
     return null;
   }
-}
-
-/**
- * The RUM post of a payload: the payload itself for Note/Article/Image, or the object of a
- * `Create`/`Add` of one; null for anything else.
- */
-export function rumPost(object: Rec | null): Rec | null {
-  if (!object) return null;
-  const type = object.type;
-  if (typeof type === 'string' && POST_TYPES.has(type)) return object;
-  if ((type === 'Create' || type === 'Add') && isRec(object.object)) {
-    const inner = object.object;
-    return typeof inner.type === 'string' && POST_TYPES.has(inner.type) ? inner : null;
-  }
-  return null;
-}
-
-/** The trx id a RUM post replies to, read as the content index reads it. */
-export function rumReplyTarget(post: Rec): string | null {
-  const r = post.inReplyTo ?? post.inreplyto;
-  if (typeof r === 'string') return str(r);
-  if (isRec(r)) return str(r.trxid) ?? str(r.id);
-  return null;
 }
 
 /**
@@ -494,7 +470,7 @@ function editedPost(item: CommittedItem): { post: Rec; target: string } | null {
   if (!o || o.type !== 'Update' || !isRec(o.object)) return null;
   const inner = o.object;
   const target = str(inner.id);
-  if (!target || typeof inner.type !== 'string' || !POST_TYPES.has(inner.type)) return null;
+  if (!target || !isRumPostType(inner.type)) return null;
   return { post: inner, target };
 }
 

@@ -24,7 +24,8 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { BridgeKv, CommittedItem, DeliveryJob, DeliveryQueue, ExposedGroup } from '../port.ts';
 import { type ApState, shortKey } from './federation.ts';
-import { instantOf, rumMedia, rumPost, rumReplyTarget } from './mapping.ts';
+import { rumPost, rumReplyTarget } from '../rum-content.ts';
+import { instantOf, rumMedia } from './mapping.ts';
 import { JOB_KIND, onOutboxQueued } from './mq.ts';
 import { escapeHtml as esc, looksLikeHtml, plainTextToHtml, sanitizeContent } from './sanitize.ts';
 import { type ApUrls, authorIdentifier, groupIdentifier, handleOf, pubkeyOf } from './urls.ts';

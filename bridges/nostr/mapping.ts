@@ -14,6 +14,7 @@
  * {@link carriedEvent} reads that field back, and {@link matchesPayload} tells whether a carried
  * event says what the payload says (same kind of thing, same text, same group).
  */
+import { rumPost, rumReplyTarget } from '../rum-content.ts';
 import type { NostrEvent } from './types.ts';
 
 /** The top-level field of a RUM payload that carries the signed Nostr event standing for it. */
@@ -61,28 +62,6 @@ export type ToNostrResult =
   | { ok: true; event: EventBody }
   /** `missing` names a referenced trx with no event (yet): the caller may retry later. */
   | { ok: false; reason: string; missing?: string };
-
-/**
- * The RUM post of a payload: the payload itself for Note/Article/Image, or the object of a
- * `Create`/`Add` of one; null for anything else.
- */
-export function rumPost(payload: Rec): Rec | null {
-  const type = payload.type;
-  if (type === 'Note' || type === 'Article' || type === 'Image') return payload;
-  if ((type === 'Create' || type === 'Add') && isRec(payload.object)) {
-    const t = payload.object.type;
-    if (t === 'Note' || t === 'Article' || t === 'Image') return payload.object;
-  }
-  return null;
-}
-
-/** The trx a RUM post replies to, read as the node's content index reads it. */
-export function rumReplyTarget(post: Rec): string | null {
-  const r = post.inReplyTo ?? post.inreplyto;
-  if (typeof r === 'string') return str(r);
-  if (isRec(r)) return str(r.trxid) ?? str(r.id);
-  return null;
-}
 
 const ENTITIES: Record<string, string> = {
   amp: '&',

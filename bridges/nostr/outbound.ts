@@ -20,7 +20,8 @@
 import type { BridgePort, CommittedItem, CommittedStream, ExposedGroup } from '../port.ts';
 import { checkCarried } from './author.ts';
 import { type Links, RECENT_EVENTS } from './links.ts';
-import { rumPost, toNostr, withoutEvent } from './mapping.ts';
+import { rumPost } from '../rum-content.ts';
+import { toNostr, withoutEvent } from './mapping.ts';
 import { GroupStreams } from '../group-streams.ts';
 import type { NostrEvent, RelayHandle } from './types.ts';
 

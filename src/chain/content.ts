@@ -65,7 +65,12 @@ function str(v: Json | undefined): string | null {
   return typeof v === 'string' && v.length > 0 ? v : null;
 }
 
-function replyTarget(obj: JsonObject): string | null {
+/**
+ * The trx id a post replies to (`inReplyTo`, or quorum's `inreplyto`: a string, or an object with
+ * `trxid` or `id`), as the content index records it. Bridges read replies with it too, so what
+ * they render agrees with the index.
+ */
+export function replyTarget(obj: JsonObject): string | null {
   const r = obj.inReplyTo ?? obj.inreplyto;
   if (typeof r === 'string') return str(r);
   if (isJsonObject(r)) return str(r.trxid) ?? str(r.id);
