@@ -100,6 +100,29 @@ function ownCopies(
   });
 }
 
+/**
+ * Posts, into each of the actor's own copies of an object ({@link ownCopies}), the trx that
+ * `objectFor` makes for it: under the activity's id for the original's copy, under
+ * `<id>#in-<group id>` for the others.
+ */
+async function submitToOwnCopies(
+  state: ApState,
+  origins: { groupId: string; trxId: string }[],
+  actorId: URL,
+  externalId: string,
+  objectFor: (trxId: string, group: ExposedGroup) => Promise<SubmitInput['object']>,
+): Promise<void> {
+  for (const { trxId, group, first } of ownCopies(state, origins, actorId)) {
+    await submit(state, {
+      groupId: group.groupId,
+      network: 'activitypub',
+      externalId: first ? externalId : copyId(externalId, group.groupId),
+      author: actorId.href,
+      object: await objectFor(trxId, group),
+    });
+  }
+}
+
 /** A post of a served group, by our post URL or by the remote id it was bridged from. */
 function targetOf(state: ApState, id: URL | string | null | undefined) {
   if (!id) return null;
@@ -369,15 +392,9 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
         return;
       }
       const externalId = del.id?.href ?? `${del.objectId.href}#delete`;
-      for (const { trxId, group, first } of ownCopies(state, origins, del.actorId)) {
-        await submit(state, {
-          groupId: group.groupId,
-          network: 'activitypub',
-          externalId: first ? externalId : copyId(externalId, group.groupId),
-          author: del.actorId.href,
-          object: fromApDelete(trxId, del.id),
-        });
-      }
+      await submitToOwnCopies(state, origins, del.actorId, externalId, async (trxId) =>
+        fromApDelete(trxId, del.id),
+      );
     })
     .on(Update, async (ctx, update) => {
       if (!update.actorId || !update.objectId) return;
@@ -388,20 +405,14 @@ export function registerInbox(inbox: InboxListenerSetters<void>, state: ApState)
       const version = obj.updated?.toString() ?? update.id?.href ?? '';
       const externalId = update.id?.href ?? `${obj.id.href}#update-${version}`;
       const origins = originsOf(state, obj.id.href);
-      for (const { trxId, group, first } of ownCopies(state, origins, update.actorId)) {
-        await submit(state, {
-          groupId: group.groupId,
-          network: 'activitypub',
-          externalId: first ? externalId : copyId(externalId, group.groupId),
-          author: update.actorId.href,
-          object: await fromApUpdate(
-            obj,
-            await actorInfo(state, ctx, update),
-            (u) => state.resolveTrx(group, u),
-            trxId,
-          ),
-        });
-      }
+      await submitToOwnCopies(state, origins, update.actorId, externalId, async (trxId, group) =>
+        fromApUpdate(
+          obj,
+          await actorInfo(state, ctx, update),
+          (u) => state.resolveTrx(group, u),
+          trxId,
+        ),
+      );
     })
     .onError((_ctx, error) => {
       state.log.warn({ err: error }, 'ap inbox listener failed');
