@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { RelayPolicy } from '../../../bridges/nostr/types.ts';
 import { newKey, RawClient, signed, startRelay, type TestRelay } from './raw-client.ts';
+import { rng } from '../../helpers/rng.ts';
 
 const FRAMES = 10_000;
 
@@ -14,14 +15,6 @@ const storeAll: RelayPolicy = {
   onEvent: async () => ({ action: 'store' }),
   canRead: () => true,
 };
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 let relay: TestRelay;
 

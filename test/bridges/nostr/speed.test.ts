@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { eventId } from '../../../bridges/nostr/event.ts';
 import type { NostrEvent, NostrFilter, RelayPolicy } from '../../../bridges/nostr/types.ts';
 import { RawClient, startRelay, type TestRelay } from './raw-client.ts';
+import { rng } from '../../helpers/rng.ts';
 
 const EVENTS = 100_000;
 const AUTHORS = 200;
@@ -27,15 +28,6 @@ const groups = Array.from({ length: GROUPS }, (_, i) => `g${i}`);
 const words = 'alpha beta gamma delta relay group chain block note reply river stone cloud'.split(
   ' ',
 );
-
-/** A seeded pseudo-random number generator, so that runs compare. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 let relay: TestRelay;
 let client: RawClient;
