@@ -227,6 +227,29 @@ export const ConfigSchema = z
           .max(365 * 24 * 3600)
           .default(900)
           .describe('how far in the future an event created_at may be'),
+        // Publishing to outside relays (bridges/nostr/publisher.ts, relay-client.ts); the wait
+        // for a relay's OK is deliveryTimeoutMs.
+        nostrPublishMaxRelays: z
+          .number()
+          .int()
+          .min(1)
+          .max(100)
+          .default(10)
+          .describe('outside relays one group may publish to'),
+        nostrPublishMaxAnswerBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(16 << 20)
+          .default(64 * 1024)
+          .describe('largest frame read from an outside relay (larger: the connection is closed)'),
+        nostrPublishIdleMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(3_600_000)
+          .default(60_000)
+          .describe('a connection to an outside relay with nothing to send is closed after this'),
       })
       .strict()
       .prefault({}),
