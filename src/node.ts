@@ -473,9 +473,9 @@ export class RumNode {
    * Admits a trx together with the others submitted in the same turn of the event loop (one
    * SQLite transaction for all); resolves to its id once it is stored.
    */
-  private async submitOwn(g: GroupChain, trx: Trx): Promise<string> {
+  private async submitOwn(g: GroupChain, trx: Trx, withIt?: () => void): Promise<string> {
     try {
-      await g.admit(trx);
+      await g.admit(trx, withIt);
     } catch (err) {
       throw asBadRequest(err);
     }
@@ -521,12 +521,19 @@ export class RumNode {
   /**
    * Posts for an author whose key this node holds other than its own (an outside author a bridge
    * speaks for): the same checks as postContent, for that author. Resolves once admitted.
+   * `withIt` runs in the transaction that stores the admitted trx (not when it is refused).
    */
-  async postAs(groupId: string, payload: unknown, author: TrxAuthor): Promise<string> {
+  async postAs(
+    groupId: string,
+    payload: unknown,
+    author: TrxAuthor,
+    withIt?: () => void,
+  ): Promise<string> {
     const g = this.group(groupId);
     const pubkey = author.pubkey ?? encodePubkey(publicKeyOf(author.priv));
     const [plain] = this.checkPosts(g, [payload], false, pubkey);
-    return this.submitOwn(g, await g.buildTrx(TrxType.POST, plain!, { ...author, pubkey }));
+    const trx = await g.buildTrx(TrxType.POST, plain!, { ...author, pubkey });
+    return this.submitOwn(g, trx, withIt);
   }
 
   private async post(groupId: string, payloads: readonly unknown[], batch: boolean) {

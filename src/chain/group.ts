@@ -122,7 +122,12 @@ export class GroupChain {
   private immediate: NodeJS.Immediate | null = null;
   private stopped = false;
   private tail: Promise<void> = Promise.resolve();
-  private admitting: { trx: Trx; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private admitting: {
+    trx: Trx;
+    withIt?: () => void;
+    resolve: () => void;
+    reject: (err: unknown) => void;
+  }[] = [];
 
   constructor(row: GroupRecord, components: GroupChainComponents) {
     this.c = components;
@@ -267,10 +272,12 @@ export class GroupChain {
    * Admits one trx together with the others submitted in the same turn of the event loop: one
    * SQLite transaction (one fsync under --dbsync full) and one gossip bundle for all of them.
    * Resolves once the trx is stored (it then survives a crash); rejects with TrxRejectedError.
+   * `withIt` runs inside that SQLite transaction when the trx is admitted (never when refused),
+   * for a record that must be stored with the trx or not at all (a bridge's origin row).
    */
-  admit(trx: Trx): Promise<void> {
+  admit(trx: Trx, withIt?: () => void): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (this.admitting.push({ trx, resolve, reject }) === 1) {
+      if (this.admitting.push({ trx, withIt, resolve, reject }) === 1) {
         setImmediate(() => this.admitPending());
       }
     });
@@ -282,7 +289,8 @@ export class GroupChain {
     let verdicts: Verdict[];
     try {
       const screened = this.screen(queue.map((q) => q.trx));
-      this.keep(screened.accepted, true);
+      const also = queue.flatMap((q, i) => (q.withIt && !screened.verdicts[i] ? [q.withIt] : []));
+      this.keep(screened.accepted, true, also);
       verdicts = screened.verdicts;
     } catch (err) {
       for (const q of queue) q.reject(err);
@@ -354,9 +362,9 @@ export class GroupChain {
   }
 
   /** Stores admitted trxs in the persistent mempool (one transaction), then schedules a block. */
-  private keep(accepted: PendingTrx[], announce: boolean): void {
+  private keep(accepted: PendingTrx[], announce: boolean, also: (() => void)[] = []): void {
     if (accepted.length === 0) return;
-    this.c.store.addPendingMany(accepted, Date.now());
+    this.c.store.addPendingMany(accepted, Date.now(), also);
     for (const a of accepted) this.mempool.set(a.trx.TrxId, { trx: a.trx, raw: a.raw });
     if (announce) this.c.onAdmitted?.(accepted.map((a) => a.trx));
     this.schedule();

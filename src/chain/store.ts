@@ -51,7 +51,8 @@ export interface ChainStorage {
   /** Which of these trx ids are already in the chain. */
   committedTrxIds(groupId: string, trxIds: string[]): Set<string>;
   listPending(groupId: string): Trx[];
-  addPendingMany(items: PendingTrx[], nowMs: number): void;
+  /** Stores admitted trxs in one transaction, with the writes `also` makes in it. */
+  addPendingMany(items: PendingTrx[], nowMs: number, also?: readonly (() => void)[]): void;
   removePending(groupId: string, trxIds: string[]): void;
   /**
    * Stores validated consecutive blocks with their trxs, applies their effects and moves the

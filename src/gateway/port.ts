@@ -21,6 +21,7 @@ import { BridgeRefusedError } from '../../bridges/port.ts';
 import { TrxType } from '../chain/pb.ts';
 import { checkTrxAuth } from '../chain/rules.ts';
 import { encodePubkey, publicKeyOf } from '../crypto/keys.ts';
+import { schnorrSign } from '../crypto/schnorr.ts';
 import { NotFoundError, RumError } from '../errors.ts';
 import type { RumNode } from '../node.ts';
 import type { DeliveryQueue } from '../queue/types.ts';
@@ -313,6 +314,26 @@ export class NodeBridgePort implements BridgePort {
     };
   }
 
+  nodeAuthor(
+    groupId: string,
+  ): { pubkey: string; signSchnorr(message: Uint8Array): Uint8Array } | undefined {
+    const { node } = this.c;
+    let pubkey: string;
+    try {
+      pubkey = node.group(groupId).userPubkey;
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+    return {
+      pubkey,
+      signSchnorr: (message) => {
+        if (message.length !== 32) throw new TypeError('a BIP-340 message has 32 bytes');
+        return schnorrSign(message, node.keystore.get('sign', groupId));
+      },
+    };
+  }
+
   authorKey(network: BridgeNetwork, author: string): string | undefined {
     return this.c.store.getIdentity(network, author)?.pubkey;
   }
@@ -418,15 +439,15 @@ export class NodeBridgePort implements BridgePort {
     }
     const { priv, pubkey } = await this.authorPriv(network, author);
     const trxId = crypto.randomUUID();
-    if (!store.addOrigin({ network, externalId, groupId, trxId })) {
-      // Another submit of the same item won the race.
-      const won = store.originOf(network, externalId)!;
-      return { trxId: won.trxId, pubkey, duplicate: true };
-    }
     try {
-      await node.postAs(groupId, input.object, { priv, pubkey, trxId });
+      // The origin is stored in the transaction that admits the trx: both or neither. Submits
+      // of one item run one after the other (submit), and the one before found no origin.
+      await node.postAs(groupId, input.object, { priv, pubkey, trxId }, () => {
+        if (!store.addOrigin({ network, externalId, groupId, trxId })) {
+          this.c.node.log.warn({ network, externalId }, 'bridge: origin recorded twice');
+        }
+      });
     } catch (err) {
-      store.deleteOrigin(network, externalId);
       if (err instanceof RumError && err.status < 500) {
         throw new BridgeRefusedError(err.message, err.status === 404 ? 404 : 400);
       }

@@ -267,20 +267,18 @@ export class BridgeStore {
   }
 
   /**
-   * Records an origin; false when the outside id is recorded already. Not waiting for an fsync:
-   * the trx it names is admitted next, and that synced commit makes the origin durable with it
-   * (the log is ordered); an origin whose trx was lost is posted anew (BridgePort.submit).
+   * Records an origin; false when the outside id is recorded already. Opens no transaction of
+   * its own: the port runs it inside the one that admits the trx it names
+   * (RumNode.postAs's `withIt`), so the two are stored together or not at all.
    */
   addOrigin(row: Omit<OriginRow, 'createdAt'>): boolean {
-    const res = unsyncedTransaction(this.db.$client, () =>
-      this.q.addOrigin.run({
-        n: row.network,
-        x: row.externalId,
-        g: row.groupId,
-        t: row.trxId,
-        at: Date.now(),
-      }),
-    );
+    const res = this.q.addOrigin.run({
+      n: row.network,
+      x: row.externalId,
+      g: row.groupId,
+      t: row.trxId,
+      at: Date.now(),
+    });
     return res.changes > 0;
   }
 

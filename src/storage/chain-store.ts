@@ -636,10 +636,12 @@ export class ChainStore implements ChainStorage {
     return res.changes > 0;
   }
 
-  addPendingMany(items: PendingTrx[], nowMs: number): void {
+  /** Stores admitted trxs in one transaction, with the writes `also` makes in it. */
+  addPendingMany(items: PendingTrx[], nowMs: number, also: readonly (() => void)[] = []): void {
     const insert = this.stmts.insertPending;
     this.transaction(() => {
       for (const i of items) insert.run({ g: i.groupId, t: i.trx.TrxId, r: buf(i.raw), at: nowMs });
+      for (const f of also) f();
     });
   }
 

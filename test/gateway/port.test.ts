@@ -504,6 +504,39 @@ describe('bridge port: submit', () => {
     assert.deepEqual(port.item(g, r.trxId)?.origin, { network: 'nostr', externalId: 'lost-1' });
   });
 
+  it('the origin is stored in the transaction that admits its trx: a failed admission keeps neither', async () => {
+    const g = await newGroup();
+    gateway.exposures.put(g, { handle: 'port_atomic' });
+    const store = node.store as unknown as {
+      addPendingMany: (items: unknown[], now: number, also?: (() => void)[]) => void;
+      transaction: (f: () => void) => void;
+    };
+    const real = store.addPendingMany;
+    // As a disk error at the commit of the admission leaves it: the writes made, then a throw.
+    store.addPendingMany = function (items, now, also) {
+      store.transaction(() => {
+        real.call(this, items, now, also);
+        throw new Error('disk I/O error');
+      });
+    };
+    const input = {
+      groupId: g,
+      network: 'nostr' as const,
+      externalId: 'atomic-1',
+      author: 'npub-atomic',
+      object: { type: 'Note', content: 'once' },
+    };
+    try {
+      await assert.rejects(port.submit(input), /disk I\/O error/);
+    } finally {
+      store.addPendingMany = real;
+    }
+    assert.equal(port.trxOfOrigin('nostr', 'atomic-1'), undefined);
+    const r = await port.submit(input);
+    assert.equal(r.duplicate, false);
+    assert.deepEqual(port.trxOfOrigin('nostr', 'atomic-1'), { groupId: g, trxId: r.trxId });
+  });
+
   it('a private group: never on ActivityPub, and an outside author who is no member is refused', async () => {
     const g = await newGroup('private');
     assert.throws(() => gateway.exposures.put(g, { handle: 'port_priv' }), /private group/);
