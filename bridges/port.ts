@@ -208,6 +208,16 @@ export interface BridgePort {
    * (network, externalId). Throws BridgeRefusedError when the group does not take it.
    */
   submit(input: SubmitInput): Promise<SubmitResult>;
+  /**
+   * This node's own author in a group: the key its API posts with there (quorum's encoding),
+   * and a BIP-340 Schnorr signature by that key over a 32-byte message (a RUM key is a
+   * secp256k1 key, the Nostr curve). For what only the author's own key may say of it (the
+   * Nostr bridge's relay list of the node's own authors). Undefined when the node does not
+   * have the group.
+   */
+  nodeAuthor(
+    groupId: string,
+  ): { pubkey: string; signSchnorr(message: Uint8Array): Uint8Array } | undefined;
   /** The RUM key that stands for an outside author, if it posted before. */
   authorKey(network: BridgeNetwork, author: string): string | undefined;
   /** The outside author behind a RUM key, when the gateway holds it. */

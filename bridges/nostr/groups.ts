@@ -25,6 +25,7 @@ import { Inbound } from './inbound.ts';
 import { Links } from './links.ts';
 import { GROUP_CONTENT_KINDS, groupOf, POST_KINDS } from './mapping.ts';
 import { Outbound } from './outbound.ts';
+import { RelayLists } from './relay-lists.ts';
 import type {
   EventVerdict,
   NostrEvent,
@@ -67,6 +68,7 @@ export class NostrGroups implements RelayPolicy {
   readonly nips: readonly number[] = SUPPORTED_NIPS;
   readonly kinds: readonly number[] = SUPPORTED_KINDS;
   readonly links: Links;
+  readonly relayLists: RelayLists;
   private readonly fallback = defaultPolicy([...STORED_KINDS]);
   private readonly port: BridgePort;
   private readonly relay: RelayHandle;
@@ -88,6 +90,7 @@ export class NostrGroups implements RelayPolicy {
     this.relay = relay;
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
     this.links = new Links(port.kv('nostr'));
+    this.relayLists = new RelayLists({ port, relay, now: this.now });
     this.inbound = new Inbound({
       port,
       links: this.links,
@@ -104,6 +107,7 @@ export class NostrGroups implements RelayPolicy {
         if (POST_KINDS.has(event.kind) && event.pubkey !== relay.selfPubkey) {
           this.addMember(groupId, event.pubkey);
         }
+        this.relayLists.served(groupId, event);
       },
     });
   }
@@ -118,7 +122,9 @@ export class NostrGroups implements RelayPolicy {
       const crypto = await loadEventCrypto();
       this.verify = (e) => eventId(e) === e.id && crypto.verifySig(e);
     }
-    for (const g of this.port.exposures()) if (this.served(g)) this.publishMetadata(g);
+    const served = this.port.exposures().filter((g) => this.served(g));
+    for (const g of served) this.publishMetadata(g);
+    this.relayLists.start(served);
     this.unsubscribe = this.port.onExposureChange((groupId, now) => {
       this.memberCache.delete(groupId);
       const g = this.served(now);
@@ -140,7 +146,10 @@ export class NostrGroups implements RelayPolicy {
   async onEvent(event: NostrEvent, conn: RelayConnection): Promise<EventVerdict> {
     const hs = event.tags.filter((t) => t[0] === 'h');
     // Not a group's: profiles, follows, relay and group lists, and their deletions, as any relay.
-    if (hs.length === 0) return this.fallback.onEvent(event, conn);
+    if (hs.length === 0) {
+      this.relayLists.onClientEvent(event);
+      return this.fallback.onEvent(event, conn);
+    }
     const groupId = groupOf(event);
     if (!groupId) return { action: 'refuse', message: 'invalid: an event names one group' };
     const exposed = this.port.exposure(groupId);

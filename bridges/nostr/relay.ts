@@ -165,6 +165,10 @@ export class Relay implements RelayHandle {
     return this.c.store.remove(id);
   }
 
+  query(filter: NostrFilter, limit: number): NostrEvent[] {
+    return this.c.store.query(filter, limit);
+  }
+
   /** Replaces the policy (the bridge makes it once the handle exists). */
   setPolicy(policy: RelayPolicy): void {
     this.policy = policy;

@@ -85,6 +85,11 @@ export interface RelayHandle {
   put(event: NostrEvent): { stored: boolean; reason?: string };
   /** Removes an event by id (a RUM delete), and tells nobody (NIP-01 has no retraction). */
   remove(id: string): boolean;
+  /**
+   * Stored events that match a filter, newest first, at most its limit (or `limit`): what the
+   * store holds, with no policy applied (the groups layer asks it what an author said itself).
+   */
+  query(filter: NostrFilter, limit: number): NostrEvent[];
   /** The relay's own key (NIP-11 `self`): signs group metadata and proxy events. */
   readonly selfPubkey: string;
   sign(template: Omit<NostrEvent, 'id' | 'pubkey' | 'sig'>): NostrEvent;

@@ -7,7 +7,12 @@ import { after, before, describe, it } from 'node:test';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { nostrPubkeyOf, signEvent, verifyEvent } from '../../../bridges/nostr/author.ts';
 import { NostrGroups } from '../../../bridges/nostr/groups.ts';
-import type { NostrEvent, RelayConnection, RelayHandle } from '../../../bridges/nostr/types.ts';
+import type {
+  NostrEvent,
+  NostrFilter,
+  RelayConnection,
+  RelayHandle,
+} from '../../../bridges/nostr/types.ts';
 import { type Gateway, startGateway } from '../../../src/gateway/gateway.ts';
 import type { RumNode } from '../../../src/node.ts';
 import { openTempNode } from '../../helpers/temp-node.ts';
@@ -32,6 +37,17 @@ class MapRelay implements RelayHandle {
   }
   find(p: (e: NostrEvent) => boolean) {
     return [...this.events.values()].find(p);
+  }
+  query(f: NostrFilter, limit: number) {
+    return [...this.events.values()]
+      .filter(
+        (e) =>
+          (!f.kinds || f.kinds.includes(e.kind)) &&
+          (!f.authors || f.authors.includes(e.pubkey)) &&
+          (!f.ids || f.ids.includes(e.id)),
+      )
+      .sort((a, b) => b.created_at - a.created_at)
+      .slice(0, f.limit ?? limit);
   }
 }
 
