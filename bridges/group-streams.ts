@@ -39,10 +39,23 @@ export abstract class GroupStreams {
       if (served) this.open(served);
     }
     this.unsubscribe = this.port.onExposureChange((groupId, now) => {
-      const served = this.served(now ?? undefined);
-      if (served) this.open(served);
-      else void this.close(groupId);
+      void this.follow(groupId, now ?? undefined);
     });
+  }
+
+  /**
+   * Opens or closes a group's stream after something of the bridge's own changed what `served`
+   * answers (a setting of the group); resolves once a closed stream's loop has ended.
+   */
+  refresh(groupId: string): Promise<void> {
+    return this.follow(groupId, this.port.exposure(groupId));
+  }
+
+  private follow(groupId: string, group: ExposedGroup | undefined): Promise<void> {
+    const served = this.served(group);
+    if (!served) return this.close(groupId);
+    this.open(served);
+    return Promise.resolve();
   }
 
   async stop(): Promise<void> {

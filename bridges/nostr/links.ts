@@ -1,8 +1,9 @@
 /**
  * What the groups layer remembers, in the bridge's kv (port.kv('nostr')): which event stands for
  * which trx, both ways (a relay's proxy events have ids only this relay knows), the Nostr
- * members of each group (who joined or posted), and, in memory, the ids of each group's recent
- * events for NIP-29 `previous` references.
+ * members of each group (who joined or posted), how far the relay has served each group's
+ * committed stream (`at:<group>`: what the publisher to outside relays waits for), and, in
+ * memory, the ids of each group's recent events for NIP-29 `previous` references.
  */
 import type { BridgeKv } from '../port.ts';
 import type { EventRef, TrxRef } from './mapping.ts';
@@ -21,9 +22,16 @@ interface EventLink {
   p: string;
 }
 
+/** A place in a group's chain (port.ts CommittedItem's blockId and position). */
+export interface ServedPlace {
+  blockId: number;
+  position: number;
+}
+
 export class Links {
   private readonly kv: BridgeKv;
   private readonly recent = new Map<string, string[]>();
+  private readonly passedWaiters = new Map<string, Set<() => void>>();
 
   constructor(kv: BridgeKv) {
     this.kv = kv;
@@ -78,6 +86,51 @@ export class Links {
     if (refs.length === 0) return [];
     const known = new Set(this.recent.get(groupId) ?? []);
     return refs.filter((r) => !known.has(r));
+  }
+
+  /**
+   * Records that the relay has served a group's committed stream through a place (written in the
+   * transaction that serves it, so it is never ahead of what was served), and wakes whoever
+   * waits for it.
+   */
+  passed(groupId: string, place: ServedPlace): void {
+    this.kv.set(`at:${groupId}`, [place.blockId, place.position]);
+    const waiting = this.passedWaiters.get(groupId);
+    if (!waiting) return;
+    this.passedWaiters.delete(groupId);
+    for (const wake of waiting) wake();
+  }
+
+  /** Whether the relay has served (or passed over) the item at a place of a group. */
+  hasPassed(groupId: string, place: ServedPlace): boolean {
+    const at = this.kv.get<[number, number]>(`at:${groupId}`);
+    if (!at) return false;
+    return at[0] > place.blockId || (at[0] === place.blockId && at[1] >= place.position);
+  }
+
+  /**
+   * Resolves at the next `passed` of a group (read `hasPassed` again then: the transaction that
+   * called it may have been rolled back), or when `signal` aborts.
+   */
+  nextPassed(groupId: string, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      let waiting = this.passedWaiters.get(groupId);
+      if (!waiting) {
+        waiting = new Set();
+        this.passedWaiters.set(groupId, waiting);
+      }
+      const wake = () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.passedWaiters.get(groupId)?.delete(wake);
+        resolve();
+      };
+      waiting.add(wake);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   isMember(groupId: string, pubkey: string): boolean {

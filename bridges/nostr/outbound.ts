@@ -15,7 +15,8 @@
  *
  * Items from every network are served (a Nostr post reaches the store once committed, like any
  * other). The item is acknowledged once put: after a crash it is put again, and the store keeps
- * one copy of an event id.
+ * one copy of an event id. How far each group was served is noted in the links (Links.passed):
+ * the publisher to outside relays (publisher.ts) sends the events served here, once served.
  */
 import type { BridgePort, CommittedItem, CommittedStream, ExposedGroup } from '../port.ts';
 import { checkCarried } from './author.ts';
@@ -94,6 +95,7 @@ export class Outbound extends GroupStreams {
           this.c.port.transaction(
             () => {
               for (const item of items) this.serve(item);
+              this.c.links.passed(groupId, items[items.length - 1]!);
             },
             { sync: false },
           );

@@ -2,6 +2,7 @@
  * `rum bridge expose|list|remove`: the operator's exposure of groups, through the running
  * node's admin API (the node applies it at once; nothing is written behind its back).
  * `rum bridge activitypub …`: the ActivityPub bridge's followers, blocks and deliveries.
+ * `rum bridge nostr …`: the outside relays a group's posts are published to.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load.ts';
@@ -16,6 +17,8 @@ export const BRIDGE_USAGE = `usage:
   rum bridge activitypub unblock ACTOR_OR_HOST
   rum bridge activitypub blocks
   rum bridge activitypub deliveries
+  rum bridge nostr relays GROUP_ID                 the outside relays a group publishes to
+  rum bridge nostr set-relays GROUP_ID [URL ...]   set them (wss://…; none: stop publishing)
 flags of every bridge command:
   --api <url>        the node's admin API (default http://127.0.0.1:8000, or env RUM_API)
   --token <jwt>      a chain token, when the API asks for one (or env RUM_TOKEN)
@@ -98,6 +101,9 @@ export async function runBridgeCommand(args: string[], out: Out): Promise<number
       (m, p, b) => call(api, token, m, p, b),
       out,
     );
+  }
+  if (sub === 'nostr') {
+    return runNostr(parsed.positionals.slice(1), (m, p, b) => call(api, token, m, p, b), out);
   }
   if (rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}"`);
   const needGroup = () => {
@@ -220,4 +226,35 @@ async function runActivityPub(
         `rum bridge activitypub: unknown action "${action ?? ''}"\n${BRIDGE_USAGE}`,
       );
   }
+}
+
+async function runNostr(args: string[], call: Caller, out: Out): Promise<number> {
+  const [action, groupId, ...urls] = args;
+  if (action !== 'relays' && action !== 'set-relays') {
+    throw new ConfigError(`rum bridge nostr: unknown action "${action ?? ''}"\n${BRIDGE_USAGE}`);
+  }
+  if (!groupId) throw new ConfigError(`rum bridge nostr ${action}: GROUP_ID is missing`);
+  const path = `/api/v1/bridges/nostr/groups/${encodeURIComponent(groupId)}/relays`;
+  if (action === 'relays' && urls.length > 0) {
+    throw new ConfigError(`unexpected argument "${urls[0]}"`);
+  }
+  const res = (await (action === 'relays'
+    ? call('GET', path)
+    : call('PUT', path, { relays: urls }))) as {
+    relays: string[];
+    since: Record<string, string>;
+    publishing: boolean;
+    suspended?: string;
+  };
+  if (res.relays.length === 0) {
+    out.stdout(`group ${groupId} publishes to no outside relay\n`);
+    return 0;
+  }
+  for (const url of res.relays) out.stdout(`${url}  since ${res.since[url] ?? '?'}\n`);
+  if (!res.publishing) {
+    out.stdout(
+      `not publishing now${res.suspended ? `: the group is suspended: ${res.suspended}` : ''}\n`,
+    );
+  }
+  return 0;
 }
