@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import {
   type EventCrypto,
-  checkEvent,
+  checkEventAsync,
   eventJson,
   expirationOf,
   isEphemeral,
@@ -389,7 +389,7 @@ export class Relay implements RelayHandle {
       this.ok(conn, id, false, 'rate-limited: slow down');
       return;
     }
-    const checked = checkEvent(msg[1], this.c.limits, this.c.crypto);
+    const checked = await checkEventAsync(msg[1], this.c.limits, this.c.crypto);
     if (!checked.ok) {
       this.ok(conn, id, false, checked.reason);
       return;
@@ -547,7 +547,7 @@ export class Relay implements RelayHandle {
   private async onAuth(conn: Conn, msg: unknown[]): Promise<void> {
     const id = this.eventArg(conn, msg, 'invalid: AUTH takes one signed event');
     if (id === null) return;
-    const checked = checkEvent(msg[1], this.c.limits, this.c.crypto);
+    const checked = await checkEventAsync(msg[1], this.c.limits, this.c.crypto);
     if (!checked.ok) {
       this.ok(conn, id, false, checked.reason);
       return;
