@@ -14,14 +14,21 @@
  *   members are the keys its owner approved on chain.
  * - A public group is readable by anyone; a private group only by connections that AUTHed
  *   (NIP-42) with the Nostr form of a key its owner approved.
- * - Kinds 0, 3, 10002 and 10009 (profiles, contacts, relay lists, group lists) are stored by
- *   the relay itself; moderation kinds are refused (a RUM group is moderated on its chain).
+ * - Kinds 0, 3, 10002, 10009 and 10011 (profiles, contacts, relay lists, group lists, external
+ *   identities) are stored by the relay itself; moderation kinds are refused (a RUM group is
+ *   moderated on its chain). The relay lists of the keys this node holds are made by
+ *   relay-lists.ts.
+ * - A Nostr key linked to a RUM key of the group (key-links.ts: statements signed by both, read
+ *   from the committed stream) is one author with it: listed once in 39002, judged by the
+ *   owner's lists as the RUM key too. A NIP-39 list sent here that links or unlinks a key in a
+ *   served group is posted into that group first.
  */
-import type { BridgePort, ExposedGroup } from '../port.ts';
+import type { BridgePort, CommittedItem, ExposedGroup } from '../port.ts';
 import { nostrPubkeyOf, verifyEvent } from './author.ts';
 import { defaultPolicy } from './default-policy.ts';
 import { eventId, loadEventCrypto } from './event.ts';
 import { Inbound } from './inbound.ts';
+import { IDENTITIES_KIND, KeyLinks, listStatements } from './key-links.ts';
 import { Links } from './links.ts';
 import { GROUP_CONTENT_KINDS, groupOf, POST_KINDS } from './mapping.ts';
 import { Outbound } from './outbound.ts';
@@ -36,7 +43,7 @@ import type {
 } from './types.ts';
 
 /** Kinds the relay stores for anyone, as any relay would. */
-export const STORED_KINDS: ReadonlySet<number> = new Set([0, 3, 10002, 10009]);
+export const STORED_KINDS: ReadonlySet<number> = new Set([0, 3, 10002, 10009, IDENTITIES_KIND]);
 export const METADATA_KINDS = [39000, 39001, 39002, 39003] as const;
 /** Every kind this layer handles (NIP-11 `supported_kinds`). */
 export const SUPPORTED_KINDS: readonly number[] = [
@@ -47,7 +54,7 @@ export const SUPPORTED_KINDS: readonly number[] = [
   ...METADATA_KINDS,
 ].sort((a, b) => a - b);
 /** NIPs this layer adds to the relay's (NIP-11 `supported_nips`). */
-export const SUPPORTED_NIPS: readonly number[] = [10, 18, 22, 25, 29, 48];
+export const SUPPORTED_NIPS: readonly number[] = [10, 18, 22, 25, 29, 39, 48, 65];
 
 /** At most this many members are listed in a 39002. */
 export const MAX_LISTED_MEMBERS = 1000;
@@ -69,6 +76,7 @@ export class NostrGroups implements RelayPolicy {
   readonly kinds: readonly number[] = SUPPORTED_KINDS;
   readonly links: Links;
   readonly relayLists: RelayLists;
+  readonly keyLinks: KeyLinks;
   private readonly fallback = defaultPolicy([...STORED_KINDS]);
   private readonly port: BridgePort;
   private readonly relay: RelayHandle;
@@ -91,11 +99,13 @@ export class NostrGroups implements RelayPolicy {
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
     this.links = new Links(port.kv('nostr'));
     this.relayLists = new RelayLists({ port, relay, now: this.now });
+    this.keyLinks = new KeyLinks(port.kv('nostr'));
     this.inbound = new Inbound({
       port,
       links: this.links,
       now: this.now,
       onTaken: (groupId, pubkey) => this.addMember(groupId, pubkey),
+      linkedRum: (groupId, pubkey) => this.keyLinks.rumOf(groupId, pubkey),
     });
     this.outbound = new Outbound({
       port,
@@ -109,6 +119,7 @@ export class NostrGroups implements RelayPolicy {
         }
         this.relayLists.served(groupId, event);
       },
+      onItem: (item) => this.applyLinks(item),
     });
   }
 
@@ -148,6 +159,7 @@ export class NostrGroups implements RelayPolicy {
     // Not a group's: profiles, follows, relay and group lists, and their deletions, as any relay.
     if (hs.length === 0) {
       this.relayLists.onClientEvent(event);
+      if (event.kind === IDENTITIES_KIND) return this.identities(event, conn);
       return this.fallback.onEvent(event, conn);
     }
     const groupId = groupOf(event);
@@ -196,6 +208,39 @@ export class NostrGroups implements RelayPolicy {
         : `restricted: group ${groupId} is private: none of your keys is a member`;
     }
     return null;
+  }
+
+  // ---- key links ----
+
+  /** A committed item, in chain order: a key link statement changes the group's links. */
+  private applyLinks(item: CommittedItem): void {
+    const r = this.keyLinks.apply(item, (e) => this.verify(e));
+    if (r.ignored) {
+      this.port.log.info(
+        { groupId: item.groupId, trx: item.trxId, reason: r.ignored },
+        'nostr: key link statement ignored',
+      );
+    }
+    if (r.changed) {
+      this.memberCache.delete(item.groupId);
+      this.scheduleMembers(item.groupId);
+    }
+  }
+
+  /**
+   * A NIP-39 list: the links and unlinks it states for public groups served here are posted into
+   * them (for its Nostr key), then it is stored as any relay stores it.
+   */
+  private async identities(event: NostrEvent, conn: RelayConnection): Promise<EventVerdict> {
+    const { statements, refused } = listStatements(
+      event,
+      (groupId) => this.served(this.port.exposure(groupId))?.encryption === 'public',
+      this.keyLinks,
+    );
+    if (refused) return { action: 'refuse', message: `invalid: ${refused}` };
+    const denied = await this.inbound.postStatements(event, statements);
+    if (denied) return { action: 'refuse', message: denied };
+    return this.fallback.onEvent(event, conn);
   }
 
   // ---- membership ----
@@ -282,9 +327,18 @@ export class NostrGroups implements RelayPolicy {
   // ---- metadata ----
 
   private memberTags(group: ExposedGroup): string[][] {
-    const keys = new Set(this.chainMembers(group.groupId));
+    const chain = this.chainMembers(group.groupId);
+    const keys = new Set(chain);
     if (group.encryption === 'public') {
       for (const pk of this.links.membersOf(group.groupId, MAX_LISTED_MEMBERS)) keys.add(pk);
+    }
+    // A linked pair is one author, listed once: by its chain member key (the owner, an approved
+    // user) when it is one, else by the Nostr key.
+    for (const pk of [...keys]) {
+      const rum = this.keyLinks.rumOf(group.groupId, pk);
+      const x = rum && nostrPubkeyOf(rum);
+      if (!x || x === pk || !keys.has(x)) continue;
+      keys.delete(chain.has(x) && !chain.has(pk) ? pk : x);
     }
     return [...keys].slice(0, MAX_LISTED_MEMBERS).map((pk) => ['p', pk]);
   }

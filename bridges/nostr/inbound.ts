@@ -7,11 +7,14 @@
  * Checked first, in order: the group takes posts from Nostr (public, served, not suspended);
  * the event is not already in the group (`duplicate:`); it is not a late publication; its
  * NIP-29 `previous` references name recent events of the group here; the owner's chain rules
- * (allow and deny lists) let its author post. The answer is the relay's verdict: `taken` once
- * the node accepted the trx (OK true), or a refusal with the standard prefix.
+ * (allow and deny lists) let its author post, judged as the RUM key it is linked to as well
+ * (key-links.ts). The answer is the relay's verdict: `taken` once the node accepted the trx
+ * (OK true), or a refusal with the standard prefix. NIP-39 lists that link or unlink keys are
+ * posted here too (postStatements).
  */
 import { BridgeRefusedError, type BridgePort, type ExposedGroup } from '../port.ts';
 import { rumPubkeysOf } from './author.ts';
+import type { ListStatement } from './key-links.ts';
 import type { Links } from './links.ts';
 import { fromNostr, GROUP_CONTENT_KINDS } from './mapping.ts';
 import type { EventVerdict, NostrEvent } from './types.ts';
@@ -24,6 +27,8 @@ export interface InboundComponents {
   links: Links;
   /** Told when a Nostr author's post was taken (it becomes a member). */
   onTaken?: (groupId: string, pubkey: string) => void;
+  /** The RUM key a Nostr key is linked to in a group (key-links.ts), if any. */
+  linkedRum?: (groupId: string, nostrPubkey: string) => string | undefined;
   now?: () => number;
 }
 
@@ -35,12 +40,19 @@ function refusal(err: BridgeRefusedError): string {
 }
 
 /**
- * Whether the group's owner lets a Nostr author post: the key the gateway holds for it, and the
- * RUM forms of the Nostr key itself (an owner may list that), are judged by the chain rules.
+ * Whether the group's owner lets a Nostr author post: the key the gateway holds for it, the RUM
+ * forms of the Nostr key itself (an owner may list that) and the RUM key it is linked to in the
+ * group (key-links.ts: one author, so a denied RUM user cannot post from its Nostr key) are
+ * judged by the chain rules. Denied if any is denied; allowed if any is allowed.
  */
-export function postRefusal(port: BridgePort, groupId: string, pubkey: string): string | null {
+export function postRefusal(
+  port: BridgePort,
+  groupId: string,
+  pubkey: string,
+  linked?: string,
+): string | null {
   const held = port.authorKey('nostr', pubkey);
-  const keys = [...(held ? [held] : []), ...rumPubkeysOf(pubkey)];
+  const keys = [...(held ? [held] : []), ...rumPubkeysOf(pubkey), ...(linked ? [linked] : [])];
   const results = keys.map((key) => port.mayPost(groupId, key));
   if (results.some((r) => !r.ok && r.reason.includes('deny list'))) {
     return "blocked: the group's owner denies this author";
@@ -93,7 +105,12 @@ export class Inbound {
         message: `invalid: previous event ${unknown[0]} is not one of the group's recent events here`,
       };
     }
-    const denied = postRefusal(port, groupId, event.pubkey);
+    const denied = postRefusal(
+      port,
+      groupId,
+      event.pubkey,
+      this.c.linkedRum?.(groupId, event.pubkey),
+    );
     if (denied) return { action: 'refuse', message: denied };
     const mapped = fromNostr(event, (id) => this.trxOf(groupId, id));
     if (!mapped.ok) return { action: 'refuse', message: mapped.reason };
@@ -113,6 +130,34 @@ export class Inbound {
       port.log.warn({ err, event: event.id }, 'nostr: submit failed');
       return { action: 'refuse', message: 'error: the node could not post the event' };
     }
+  }
+
+  /**
+   * Posts the key link statements of a NIP-39 list (key-links.ts), each into its group for the
+   * list's Nostr key: null once all are accepted, else the refusal of the first refused.
+   */
+  async postStatements(event: NostrEvent, statements: ListStatement[]): Promise<string | null> {
+    const { port } = this.c;
+    for (const s of statements) {
+      const denied = postRefusal(port, s.groupId, event.pubkey);
+      if (denied) return denied;
+    }
+    for (const s of statements) {
+      try {
+        await port.submit({
+          groupId: s.groupId,
+          network: 'nostr',
+          externalId: `${event.id}:${s.groupId}`,
+          author: event.pubkey,
+          object: s.payload,
+        });
+      } catch (err) {
+        if (err instanceof BridgeRefusedError) return refusal(err);
+        port.log.warn({ err, event: event.id }, 'nostr: statement submit failed');
+        return 'error: the node could not post the statement';
+      }
+    }
+    return null;
   }
 
   /** The trx of the group an event stands for: served here, or submitted from Nostr. */

@@ -388,7 +388,11 @@ export function fromNostr(
 
 /** The event a payload carries in its `nostr` field, if it has the form of one (unverified). */
 export function carriedEvent(payload: Rec | null): NostrEvent | null {
-  const e = payload?.[NOSTR_FIELD];
+  return asEvent(payload?.[NOSTR_FIELD]);
+}
+
+/** A JSON value as a Nostr event, if it has the form of one (unverified; extra fields dropped). */
+export function asEvent(e: unknown): NostrEvent | null {
   if (!isRec(e)) return null;
   const { id, pubkey, created_at, kind, tags, content, sig } = e;
   if (typeof id !== 'string' || !HEX64.test(id)) return null;

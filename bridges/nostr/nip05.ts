@@ -6,7 +6,8 @@
  *   relay's own key (NIP-11 `self`; NIP-29 relays speak for their groups with it). An author of
  *   a served public group answers by `u_<hex of its 33-byte RUM key>`, the same name the
  *   ActivityPub bridge gives it, with its Nostr pubkey (the key's x coordinate; for an author
- *   who posted from Nostr, its own key; none for one bridged from elsewhere). Every name
+ *   who posted from Nostr, its own key; none for one bridged from elsewhere; for a RUM key
+ *   linked to a Nostr key in a served public group (key-links.ts), that key). Every name
  *   comes with the relay's URL. An unknown or malformed name answers 200 `{"names":{}}`, as
  *   static nostr.json files do; without a name, the groups and `_` (at most 1000), never the
  *   authors.
@@ -16,6 +17,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { BridgePort, ExposedGroup } from '../port.ts';
 import { nostrPubkeyOf } from './author.ts';
+import { KeyLinks } from './key-links.ts';
 import { naddrEncode, npubEncode } from './nip19.ts';
 
 export const NIP05_PATH = '/.well-known/nostr.json';
@@ -69,14 +71,22 @@ export function nip05Names(port: BridgePort, relayKey: string, name?: string): N
     // A Nostr author's posts keep its own key; an author bridged from elsewhere has no Nostr key
     // (its posts are served signed by the relay); a RUM author's is its group key's x.
     const outside = port.authorOf(rumKey);
-    const pubkey = !outside
-      ? nostrPubkeyOf(rumKey)
-      : outside.network === 'nostr'
-        ? outside.author
-        : null;
-    const known = port
-      .exposures()
-      .some((e) => served(e) && e.encryption === 'public' && port.hasAuthor(e.groupId, rumKey));
+    const open = (groupId: string) => {
+      const e = port.exposure(groupId);
+      return served(e) && e.encryption === 'public';
+    };
+    // One author: a RUM key linked to a Nostr key goes by that key.
+    const linked = new KeyLinks(port.kv('nostr')).groupsOfRum(rumKey).find((l) => open(l.groupId));
+    const pubkey = linked
+      ? linked.nostr
+      : !outside
+        ? nostrPubkeyOf(rumKey)
+        : outside.network === 'nostr'
+          ? outside.author
+          : null;
+    const known =
+      linked !== undefined ||
+      port.exposures().some((e) => open(e.groupId) && port.hasAuthor(e.groupId, rumKey));
     return pubkey && known ? answer([[name, pubkey]]) : { names: {} };
   }
   return served(port.exposureByHandle(name)) ? answer([[name, relayKey]]) : { names: {} };

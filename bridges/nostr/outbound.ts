@@ -38,6 +38,11 @@ export interface OutboundComponents {
   served: (group: ExposedGroup | undefined) => ExposedGroup | null;
   /** Told of each event put for a group (its pubkey becomes a known member). */
   onServed?: (groupId: string, event: NostrEvent) => void;
+  /**
+   * Told of every committed item, in chain order, in the transaction that serves it (the key
+   * links read their statements from it).
+   */
+  onItem?: (item: CommittedItem) => void;
 }
 
 /** Seconds since the epoch of a trx timestamp (ns, decimal text). */
@@ -114,6 +119,7 @@ export class Outbound extends GroupStreams {
   /** Serves one committed item: puts its event, or removes the one it deletes. */
   serve(item: CommittedItem): NostrEvent | null {
     const { relay, links } = this.c;
+    this.c.onItem?.(item);
     const payload = item.object;
     if (payload === null) return null;
     if (item.type === 'Delete' || item.type === 'Undo') {
