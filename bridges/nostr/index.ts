@@ -13,6 +13,7 @@ import { NODE_VERSION } from '../../src/version.ts';
 import type { BridgePort } from '../port.ts';
 import { defaultPolicy } from './default-policy.ts';
 import { registerNostrAdminRoutes } from './admin.ts';
+import { registerKeyLinkRoutes } from './key-links-admin.ts';
 import { loadEventCrypto } from './event.ts';
 import { groupsPolicy, NostrGroups } from './groups.ts';
 import { loadRelayKey } from './keys.ts';
@@ -145,6 +146,13 @@ export function nostrBridge(
           maxRelays: config.limits.nostrPublishMaxRelays,
           settled: () => publisher?.settled() ?? Promise.resolve(),
         };
+      });
+      registerKeyLinkRoutes(app, () => {
+        if (!bridgePort || !(policy instanceof NostrGroups)) {
+          throw Object.assign(new Error('key links need the groups layer'), { statusCode: 404 });
+        }
+        const groups = policy;
+        return { port: bridgePort, links: groups.keyLinks, served: (g) => groups.served(g) };
       });
     },
     identifiers(exposure) {

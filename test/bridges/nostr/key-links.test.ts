@@ -9,11 +9,15 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { schnorr } from '@noble/curves/secp256k1.js';
+import type { FastifyInstance } from 'fastify';
+import * as nip19 from 'nostr-tools/nip19';
 import { verifyEvent } from 'nostr-tools/pure';
 import { nostrPubkeyOf } from '../../../bridges/nostr/author.ts';
 import { nostrBridge } from '../../../bridges/nostr/index.ts';
 import { KeyLinks } from '../../../bridges/nostr/key-links.ts';
 import type { NostrEvent } from '../../../bridges/nostr/types.ts';
+import { buildApi } from '../../../src/api/server.ts';
+import { TokenService } from '../../../src/api/tokens.ts';
 import { encodePubkey, publicKeyOf } from '../../../src/crypto/keys.ts';
 import { type Gateway, startGateway } from '../../../src/gateway/gateway.ts';
 import type { RumNode } from '../../../src/node.ts';
@@ -23,6 +27,7 @@ import { newKey, RawClient, signed } from './raw-client.ts';
 
 let node: RumNode;
 let gateway: Gateway;
+let adminApp: FastifyInstance;
 let client: RawClient;
 let links: KeyLinks;
 let groupId: string;
@@ -109,10 +114,16 @@ before(async () => {
   };
   groupId = await make('linked');
   otherGroup = await make('elsewhere');
+  adminApp = await buildApi({
+    node,
+    tokens: await TokenService.open(node.store, node.keystore),
+    gateway,
+  });
 });
 
 after(async () => {
   client?.close();
+  await adminApp?.close();
   await gateway.stop();
   await node.stop();
 });
@@ -143,6 +154,32 @@ describe('a link posted by the RUM key', () => {
       return m.includes(nostr.pubkey) && !m.includes(x);
     }, '39002 lists the pair once, by its Nostr key');
     assert.deepEqual(await nip05(rum), { [`u_${rum.hex}`]: nostr.pubkey });
+  });
+
+  it('the admin API lists the pair as one author, with its NIP-19 and NIP-05 identifiers', async () => {
+    const res = await adminApp.inject({
+      method: 'GET',
+      url: `/api/v1/bridges/nostr/groups/${groupId}/links`,
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const host = new URL(gateway.url).host;
+    assert.deepEqual(res.json(), {
+      group_id: groupId,
+      links: [
+        {
+          rum_pubkey: rum.pubkey,
+          nostr_pubkey: nostr.pubkey,
+          npub: nip19.npubEncode(nostr.pubkey),
+          nip05: `u_${rum.hex}@${host}`,
+          trx_id: linkTrx,
+        },
+      ],
+    });
+    const unknown = await adminApp.inject({
+      method: 'GET',
+      url: '/api/v1/bridges/nostr/groups/no-such-group/links',
+    });
+    assert.equal(unknown.statusCode, 404);
   });
 
   it("the owner's deny list of the RUM key blocks its Nostr key", async () => {
