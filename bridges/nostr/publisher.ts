@@ -185,7 +185,11 @@ export class Publisher {
     for (const url of urls) this.feed(url);
     this.unsubscribe = this.c.config.onChange((groupId, before) => {
       const urls = new Set([...before, ...this.c.config.targets(groupId)].map((t) => t.url));
-      this.chain = this.chain.then(() => this.changed(groupId, urls));
+      this.chain = this.chain
+        .then(() => this.changed(groupId, urls))
+        .catch((err: unknown) =>
+          this.c.port.log.warn({ err, groupId }, 'nostr: applying a relay list failed'),
+        );
     });
   }
 

@@ -410,7 +410,7 @@ export class RelayClient {
     return (job) => this.deliver(job);
   }
 
-  /** How many relay connections are open or opening. */
+  /** How many relays have a connection kept (open, opening, or to be reopened by the next job). */
   get open(): number {
     return this.connections.size;
   }
