@@ -122,9 +122,11 @@ async function main(argv: string[]): Promise<number> {
       const { startFullnode } = await import('./fullnode.ts');
       const { activityPubBridge } = await import('../../bridges/activitypub/index.ts');
       const { nostrBridge } = await import('../../bridges/nostr/index.ts');
+      const { botBridge } = await import('../../bridges/bots/index.ts');
       const running = await startFullnode(config, log, keystore, [
         activityPubBridge(),
         nostrBridge({ config }),
+        botBridge({ config }),
       ]);
       log.info({ url: running.url, peerId: running.node.peerId }, 'API ready');
       process.stdout.write(

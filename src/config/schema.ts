@@ -250,6 +250,46 @@ export const ConfigSchema = z
           .max(3_600_000)
           .default(60_000)
           .describe('a connection to an outside relay with nothing to send is closed after this'),
+        // Bot gateway (bridges/bots/).
+        botUpdatesRetentionHours: z
+          .number()
+          .min(1)
+          .max(24 * 365)
+          .default(168)
+          .describe("hours a bot's updates are kept, delivered or not (then pruned)"),
+        botRequestsPerMinute: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000_000)
+          .default(6000)
+          .describe("requests a bot may make to the gateway's Bot API a minute (any method)"),
+        botPostsPerSecond: z
+          .number()
+          .min(0.1)
+          .max(100_000)
+          .default(30)
+          .describe('posts a bot may make per second (bursts of as many)'),
+        botGroupPostsPerSecond: z
+          .number()
+          .min(0.1)
+          .max(100_000)
+          .default(20)
+          .describe('posts all bots together may make in one group per second (bursts of as many)'),
+        botMaxDelayMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(60_000)
+          .default(2_000)
+          .describe('a post over the rate waits up to this long; past it, 429 with retry_after'),
+        botRetryWindowMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(3_600_000)
+          .default(10_000)
+          .describe('the same Telegram request again within this is a retry: same answer, no post'),
       })
       .strict()
       .prefault({}),

@@ -433,3 +433,105 @@ export const nostrTombstones = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.target, t.pubkey] })],
 );
+
+// ---------------------------------------------------------------------------------------------
+// Bot gateway (bridges/bots/). Only bridges/bots/store.ts reads or writes these tables.
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Bots the operator made (`POST /api/v1/bots`). `token_hash` is the SHA-256 of the token's
+ * secret part (the token itself is shown once); `scopes` a JSON array (`read`, `post`);
+ * `acked` the highest update id the bot confirmed (getUpdates with a higher offset). The webhook
+ * columns hold what setWebhook set (`webhook_kind` `telegram` or `standard`).
+ */
+export const bots = sqliteTable('bots', {
+  botId: integer('bot_id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull(),
+  tokenHash: text('token_hash').notNull(),
+  scopes: text('scopes').notNull(),
+  createdAt: integer('created_at').notNull(),
+  revokedAt: integer('revoked_at'),
+  acked: integer('acked').notNull().default(0),
+  webhookUrl: text('webhook_url'),
+  webhookKind: text('webhook_kind'),
+  webhookSecret: text('webhook_secret'),
+  webhookMaxConnections: integer('webhook_max_connections'),
+  allowedUpdates: text('allowed_updates'),
+  webhookDisabled: text('webhook_disabled'),
+  lastErrorAt: integer('last_error_at'),
+  lastErrorMessage: text('last_error_message'),
+});
+
+/** The groups a bot reads and posts in, each a chat of the bot. */
+export const botGroups = sqliteTable(
+  'bot_groups',
+  {
+    botId: integer('bot_id').notNull(),
+    groupId: text('group_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.botId, t.groupId] }), index('bot_groups_group').on(t.groupId)],
+);
+
+/** A group's Telegram chat id (negative, as a supergroup's), the same for every bot. */
+export const botChats = sqliteTable('bot_chats', {
+  chatId: integer('chat_id').primaryKey(),
+  groupId: text('group_id').notNull().unique(),
+});
+
+/** Telegram user ids (positive) of the RUM keys bots see as authors. */
+export const botUsers = sqliteTable('bot_users', {
+  userId: integer('user_id').primaryKey({ autoIncrement: true }),
+  pubkey: text('pubkey').notNull().unique(),
+});
+
+/** Message ids: per chat, in the order the gateway first saw each trx (committed or sent). */
+export const botMessages = sqliteTable(
+  'bot_messages',
+  {
+    chatId: integer('chat_id').notNull(),
+    messageId: integer('message_id').notNull(),
+    trxId: text('trx_id').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.chatId, t.messageId] }),
+    uniqueIndex('bot_messages_trx').on(t.chatId, t.trxId),
+  ],
+);
+
+/**
+ * Each bot's event log: every committed item of its groups, as the Telegram update (without
+ * its `update_id`, which is `update_id` here) in `payload`. Every delivery mode reads it.
+ */
+export const botUpdates = sqliteTable(
+  'bot_updates',
+  {
+    botId: integer('bot_id').notNull(),
+    updateId: integer('update_id').notNull(),
+    kind: text('kind').notNull(),
+    groupId: text('group_id').notNull(),
+    trxId: text('trx_id').notNull(),
+    payload: text('payload').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.botId, t.updateId] }),
+    index('bot_updates_trx').on(t.botId, t.trxId),
+    index('bot_updates_created').on(t.createdAt),
+  ],
+);
+
+/**
+ * Idempotent sends: a bot's request key (its Idempotency-Key, or the hash of a retried
+ * Telegram request) → the answer it got, and the trx it made.
+ */
+export const botSends = sqliteTable(
+  'bot_sends',
+  {
+    botId: integer('bot_id').notNull(),
+    key: text('key').notNull(),
+    trxId: text('trx_id'),
+    response: text('response').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.botId, t.key] }), index('bot_sends_created').on(t.createdAt)],
+);
