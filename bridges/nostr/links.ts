@@ -28,8 +28,13 @@ export interface ServedPlace {
   position: number;
 }
 
+/** Members remembered as known (kept in the kv) before the memory is cleared. */
+const MAX_KNOWN_MEMBERS = 100_000;
+
 export class Links {
   private readonly kv: BridgeKv;
+  /** Member keys (`m:<group>:<pubkey>`) known to be in the kv. */
+  private readonly members = new Set<string>();
   private readonly recent = new Map<string, string[]>();
   private readonly passedWaiters = new Map<string, Set<() => void>>();
 
@@ -139,11 +144,20 @@ export class Links {
 
   /** Adds a Nostr member; answers whether it is new. */
   addMember(groupId: string, pubkey: string): boolean {
-    return this.kv.cas(`m:${groupId}:${pubkey}`, undefined, 1);
+    const key = `m:${groupId}:${pubkey}`;
+    // Every event of a group names its author as a member: most are known already, and
+    // asking the kv (a transaction) for each was a twentieth of the relay's ingest.
+    if (this.members.has(key)) return false;
+    const added = this.kv.cas(key, undefined, 1);
+    if (this.members.size >= MAX_KNOWN_MEMBERS) this.members.clear();
+    this.members.add(key);
+    return added;
   }
 
   removeMember(groupId: string, pubkey: string): boolean {
-    return this.kv.cas(`m:${groupId}:${pubkey}`, 1, undefined);
+    const key = `m:${groupId}:${pubkey}`;
+    this.members.delete(key);
+    return this.kv.cas(key, 1, undefined);
   }
 
   /** The group's Nostr members, at most `limit`. */

@@ -176,12 +176,17 @@ export class NostrStore {
     this.putTx = c.transaction((e: NostrEvent) => this.putIn(e));
   }
 
-  /** Stores an event under NIP-01, 09 and 40's rules (its form, id and signature checked). */
+  /**
+   * Stores an event under NIP-01, 09 and 40's rules (its form, id and signature checked). In a
+   * transaction of the caller's (the groups layer stores a batch of committed items in one),
+   * that transaction is the unit: on an error the caller rolls all of it back, so no savepoint
+   * of its own is paid per event.
+   */
   put(e: NostrEvent): PutOutcome {
     if (isEphemeral(e.kind)) return 'ephemeral';
     const expires = expirationOf(e);
     if (expires !== null && expires <= this.now()) return 'expired';
-    return this.putTx(e);
+    return this.c.inTransaction ? this.putIn(e) : this.putTx(e);
   }
 
   private putIn(e: NostrEvent): PutOutcome {
