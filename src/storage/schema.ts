@@ -460,6 +460,10 @@ export const bots = sqliteTable('bots', {
   webhookDisabled: text('webhook_disabled'),
   lastErrorAt: integer('last_error_at'),
   lastErrorMessage: text('last_error_message'),
+  /** Whether the bot's updates go to its Redis streams (bridges/bots/redis.ts). */
+  redisStreams: integer('redis_streams', { mode: 'boolean' }).notNull().default(false),
+  /** The highest update id added to the bot's Redis updates stream (its durable cursor). */
+  redisPushed: integer('redis_pushed').notNull().default(0),
 });
 
 /** The groups a bot reads and posts in, each a chat of the bot. */
@@ -534,4 +538,27 @@ export const botSends = sqliteTable(
     createdAt: integer('created_at').notNull(),
   },
   (t) => [primaryKey({ columns: [t.botId, t.key] }), index('bot_sends_created').on(t.createdAt)],
+);
+
+/**
+ * The outcome of each trx a bot sent (bridges/bots/outcomes.ts): open (`settled_at` null) from
+ * its admission until it is committed or failed, then `status` `committed` or `failed` with the
+ * `reason`. `expires_at` (ms) is when producers stop taking the trx (its Expired).
+ */
+export const botOutcomes = sqliteTable(
+  'bot_outcomes',
+  {
+    botId: integer('bot_id').notNull(),
+    trxId: text('trx_id').notNull(),
+    groupId: text('group_id').notNull(),
+    sentAt: integer('sent_at').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+    settledAt: integer('settled_at'),
+    status: text('status'),
+    reason: text('reason'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.botId, t.trxId] }),
+    index('bot_outcomes_open').on(t.settledAt),
+  ],
 );
