@@ -5,11 +5,13 @@
  * - `POST /api/v1/bots` with `{"name":"echo","group_ids":["…"],"scopes":["read","post"]}`
  *   makes a bot: `{"bot_id":…, "token":"<bot_id>:<secret>", "chats":[{"group_id","chat_id"}]}`.
  *   The token is shown this once (the node keeps its hash). Each group must be exposed to bots.
- * - `GET /api/v1/bots`: the live bots, their chats, webhook and pending updates.
+ * - `GET /api/v1/bots`: the live bots, their chats, webhook and pending updates, and `pubkey`,
+ *   the RUM key the bot posts with (made at its first post, null before): what a group's owner
+ *   puts on the deny list to ban it.
  * - `DELETE /api/v1/bots/{bot_id}`: revokes the bot; its token fails on its next call.
  */
 import type { FastifyInstance } from 'fastify';
-import type { BotGateway } from './gateway.ts';
+import { type BotGateway, botAuthor } from './gateway.ts';
 import { BOT_SCOPES, type BotRow, type BotScope } from './store.ts';
 
 class BotAdminError extends Error {
@@ -29,6 +31,7 @@ function describe(gw: BotGateway, bot: BotRow) {
     bot_id: bot.botId,
     name: bot.name,
     scopes: bot.scopes,
+    pubkey: gw.bridgePort.authorKey('bots', botAuthor(bot.botId)) ?? null,
     chats: gw.store.groupsOf(bot.botId).map((g) => ({ group_id: g, chat_id: gw.store.chatOf(g) })),
     created_at: new Date(bot.createdAt).toISOString(),
     webhook: bot.webhook
