@@ -109,6 +109,11 @@ export interface SubmitInput {
   author: string;
   /** An ActivityStreams object or activity, as a member's post. */
   object: Record<string, unknown>;
+  /**
+   * How long the trx lives when not the node's `trxTtlMs`: producers refuse it after (its
+   * Expired), so a sender told it failed then knows it will never appear.
+   */
+  ttlMs?: number;
 }
 
 export interface SubmitResult {
@@ -166,6 +171,12 @@ export interface BridgePort {
   stream(options: StreamOptions): CommittedStream;
   /** One committed item by trx id, or undefined. */
   item(groupId: string, trxId: string): CommittedItem | undefined;
+  /**
+   * Where a trx of a group stands on this node: committed, pending (in the mempool, waiting for
+   * a block), or unknown (never seen, or dropped: a producer here refused it when the group's
+   * rules changed or it expired).
+   */
+  trxState(groupId: string, trxId: string): 'committed' | 'pending' | 'unknown';
   /**
    * Committed items of a group, newest first, before a place (or from the newest): what a
    * bridge serves as history (an outbox), with the original timestamps.

@@ -98,6 +98,8 @@ export interface TrxAuthor {
   pubkey?: string;
   /** The trx id, when the caller chose it (a bridge records it before posting). */
   trxId?: string;
+  /** How long the trx lives (its Expired), when not the group's `trxTtlMs`. */
+  ttlMs?: number;
 }
 
 /** Why a trx was not admitted (`known`: it is pending or committed already), or null. */
@@ -182,6 +184,11 @@ export class GroupChain {
     return this.mempool.has(trxId) || this.c.store.committedTrxIds(this.groupId, [trxId]).size > 0;
   }
 
+  /** Whether a trx waits in this node's mempool for a block. */
+  isPending(trxId: string): boolean {
+    return this.mempool.has(trxId);
+  }
+
   /** Trxs waiting for a block, oldest first. */
   pendingTrxs(): Trx[] {
     return [...this.mempool.values()].map((e) => e.trx);
@@ -228,7 +235,7 @@ export class GroupChain {
       GroupId: this.groupId,
       Data: data,
       TimeStamp: ts,
-      Expired: ts + BigInt(this.c.limits.trxTtlMs) * 1_000_000n,
+      Expired: ts + BigInt(as?.ttlMs ?? this.c.limits.trxTtlMs) * 1_000_000n,
       SenderPubkey: as ? (as.pubkey ?? encodePubkey(publicKeyOf(as.priv))) : this.userPubkey,
     };
     // The signature of a key held here needs no check when the trx comes back.

@@ -71,6 +71,14 @@ export const ConfigSchema = z
       .describe(
         'name of the BullMQ delivery queue: nodes and workers sharing one use the same name',
       ),
+    botStreamPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9:_.-]{1,100}$/)
+      .default('rum:bot')
+      .describe(
+        "with --redisurl: prefix of the bots' Redis streams (`<prefix>:<bot_id>:updates`, " +
+          '`…:requests`, `…:replies`); nodes sharing one Redis each need their own',
+      ),
     listen: z.array(z.string()).default([]).describe('libp2p listen multiaddrs'),
     peers: z.array(z.string()).default([]).describe('bootstrap peer multiaddrs'),
     enableNat: z
@@ -290,6 +298,36 @@ export const ConfigSchema = z
           .max(3_600_000)
           .default(10_000)
           .describe('the same Telegram request again within this is a retry: same answer, no post'),
+        botStreamMaxLen: z
+          .number()
+          .int()
+          .min(100)
+          .max(100_000_000)
+          .default(100_000)
+          .describe(
+            "entries kept in each bot's Redis streams (XADD MAXLEN ~): older ones are trimmed, " +
+              'read or not',
+          ),
+        botSendTimeoutMs: z
+          .number()
+          .int()
+          .min(1000)
+          .max(30 * 24 * 3600_000)
+          .default(3_600_000)
+          .describe(
+            "a bot's post expires this long after it is sent (its trx's Expired: producers " +
+              'refuse it after); not committed by then, it fails (rum_send_result "failed")',
+          ),
+        botSendGraceMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(3_600_000)
+          .default(10_000)
+          .describe(
+            "how long after a bot's post expired its failure waits for a block made before the " +
+              'expiry to arrive',
+          ),
       })
       .strict()
       .prefault({}),

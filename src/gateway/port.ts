@@ -200,6 +200,18 @@ export class NodeBridgePort implements BridgePort {
     return row && this.toItem(row);
   }
 
+  trxState(groupId: string, trxId: string): 'committed' | 'pending' | 'unknown' {
+    let g: ReturnType<RumNode['group']>;
+    try {
+      g = this.c.node.group(groupId);
+    } catch (err) {
+      if (err instanceof NotFoundError) return 'unknown';
+      throw err;
+    }
+    if (g.isPending(trxId)) return 'pending';
+    return g.knowsTrx(trxId) ? 'committed' : 'unknown';
+  }
+
   history(
     groupId: string,
     o: { before?: Pick<CommittedItem, 'blockId' | 'position'>; limit: number },
@@ -442,7 +454,8 @@ export class NodeBridgePort implements BridgePort {
     try {
       // The origin is stored in the transaction that admits the trx: both or neither. Submits
       // of one item run one after the other (submit), and the one before found no origin.
-      await node.postAs(groupId, input.object, { priv, pubkey, trxId }, () => {
+      const author = { priv, pubkey, trxId, ...(input.ttlMs ? { ttlMs: input.ttlMs } : {}) };
+      await node.postAs(groupId, input.object, author, () => {
         if (!store.addOrigin({ network, externalId, groupId, trxId })) {
           this.c.node.log.warn({ network, externalId }, 'bridge: origin recorded twice');
         }
