@@ -516,6 +516,11 @@ export const botUpdates = sqliteTable(
     trxId: text('trx_id').notNull(),
     payload: text('payload').notNull(),
     createdAt: integer('created_at').notNull(),
+    /**
+     * Its webhook delivery (bridges/bots/webhooks.ts): null while not delivered, 1 delivered
+     * (a 2xx), 2 failed for good (the queue's failed list holds the job).
+     */
+    webhookState: integer('webhook_state'),
   },
   (t) => [
     primaryKey({ columns: [t.botId, t.updateId] }),
@@ -561,4 +566,30 @@ export const botOutcomes = sqliteTable(
     primaryKey({ columns: [t.botId, t.trxId] }),
     index('bot_outcomes_open').on(t.settledAt),
   ],
+);
+
+/**
+ * A bot's webhook endpoint as its delivery knows it (bridges/bots/webhooks.ts): `gen` names the
+ * endpoint, new each time its kind, URL or secret changes (every queued job carries it);
+ * `fingerprint` is what it was made from; `enqueued` the highest update id queued for it.
+ */
+export const botWebhooks = sqliteTable('bot_webhooks', {
+  botId: integer('bot_id').primaryKey(),
+  gen: text('gen').notNull(),
+  fingerprint: text('fingerprint').notNull(),
+  enqueued: integer('enqueued').notNull().default(0),
+});
+
+/**
+ * Endpoints replaced, deleted or disabled (a 410): their queued jobs must not deliver. Kept 30
+ * days (longer than any retry schedule); mirrored into Redis for `rum worker` processes.
+ */
+export const botWebhookRevoked = sqliteTable(
+  'bot_webhook_revoked',
+  {
+    gen: text('gen').primaryKey(),
+    botId: integer('bot_id').notNull(),
+    revokedAt: integer('revoked_at').notNull(),
+  },
+  (t) => [index('bot_webhook_revoked_at').on(t.revokedAt)],
 );
