@@ -90,8 +90,31 @@ function parsePayload(p: unknown): HttpDeliveryPayload {
   return o as HttpDeliveryPayload;
 }
 
-/** The handler for kind `http`; register it with queue.handle('http', …). */
-export function httpDeliveryHandler(opts: HttpDeliveryOptions): DeliveryHandler {
+/** The status of the answer an HTTP delivery error came from; null when none came. */
+export function answeredStatus(err: unknown): number | null {
+  const s = (err as { status?: unknown } | null)?.status;
+  return typeof s === 'number' ? s : null;
+}
+
+/** An HTTP answer's error, carrying its status (answeredStatus). */
+function withStatus<E extends Error>(err: E, status: number): E {
+  return Object.assign(err, { status });
+}
+
+/**
+ * One POST, with the guard, timeout and outcomes of kind `http` (see the module comment):
+ * resolves with the first `answerBytes` of a 2xx answer's body ('' when 0), throws otherwise.
+ * Errors for an answer carry its status (answeredStatus). For delivery kinds of the bridges
+ * that sign or read answers their own way (the bots' webhooks).
+ */
+export type HttpPost = (
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  answerBytes?: number,
+) => Promise<string>;
+
+export function httpPost(opts: HttpDeliveryOptions): HttpPost {
   const dispatcher =
     opts.dispatcher ??
     new Agent({
@@ -101,13 +124,12 @@ export function httpDeliveryHandler(opts: HttpDeliveryOptions): DeliveryHandler 
       ...(opts.lookup ? { connect: { lookup: opts.lookup } } : {}),
     });
   const userAgent = opts.userAgent ?? 'rum-node';
-  return async (job: DeliveryJob) => {
-    const p = parsePayload(job.payload);
+  return async (href, given, body, answerBytes = 0) => {
     let url: URL;
     try {
-      url = new URL(p.url);
+      url = new URL(href);
     } catch {
-      throw new PermanentDeliveryError(`http delivery: not a URL: ${p.url}`);
+      throw new PermanentDeliveryError(`http delivery: not a URL: ${href}`);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new PermanentDeliveryError(`http delivery: not http(s): ${url.protocol}`);
@@ -120,29 +142,45 @@ export function httpDeliveryHandler(opts: HttpDeliveryOptions): DeliveryHandler 
       }
     }
     const headers: Record<string, string> = { 'content-type': 'application/json' };
-    for (const [k, v] of Object.entries(p.headers ?? {})) {
+    for (const [k, v] of Object.entries(given)) {
       const name = k.toLowerCase();
       if (name !== 'content-length' && name !== 'host') headers[name] = String(v);
     }
     headers['user-agent'] ??= userAgent;
-    headers['idempotency-key'] = job.key;
-    if (p.hmacSecret !== undefined) headers['x-rum-signature'] = signBody(p.hmacSecret, p.body);
     const { status, retryAfter, snippet } = await send(
       url,
       headers,
-      p.body,
+      body,
       opts.timeoutMs,
       dispatcher,
+      answerBytes,
     );
-    if (status >= 200 && status < 300) return;
+    if (status >= 200 && status < 300) return snippet;
     const what = `${url.origin} answered ${status}${snippet ? `: ${snippet}` : ''}`;
     if (status === 429 || status === 503) {
       const ms = parseRetryAfter(retryAfter);
-      if (ms !== null) throw new RetryAfterError(what, ms);
-      throw new Error(what);
+      if (ms !== null) throw withStatus(new RetryAfterError(what, ms), status);
+      throw withStatus(new Error(what), status);
     }
-    if (status === 408 || status >= 500) throw new Error(what);
-    throw new PermanentDeliveryError(what);
+    if (status === 408 || status >= 500) throw withStatus(new Error(what), status);
+    throw withStatus(new PermanentDeliveryError(what), status);
+  };
+}
+
+/** The handler for kind `http`; register it with queue.handle('http', …). */
+export function httpDeliveryHandler(opts: HttpDeliveryOptions): DeliveryHandler {
+  const post = httpPost(opts);
+  return async (job: DeliveryJob) => {
+    const p = parsePayload(job.payload);
+    const headers: Record<string, string> = { ...(p.headers ?? {}) };
+    for (const k of Object.keys(headers)) {
+      if (k.toLowerCase() === 'idempotency-key' || k.toLowerCase() === 'x-rum-signature') {
+        delete headers[k];
+      }
+    }
+    headers['idempotency-key'] = job.key;
+    if (p.hmacSecret !== undefined) headers['x-rum-signature'] = signBody(p.hmacSecret, p.body);
+    await post(p.url, headers, p.body);
   };
 }
 
@@ -170,6 +208,7 @@ async function send(
   body: string,
   timeoutMs: number,
   dispatcher: Dispatcher,
+  answerBytes: number,
 ): Promise<{ status: number; retryAfter: string | undefined; snippet: string }> {
   const ac = new AbortController();
   const timer = setTimeout(
@@ -189,7 +228,9 @@ async function send(
     const status = res.statusCode;
     const ra = res.headers['retry-after'];
     const retryAfter = Array.isArray(ra) ? ra[0] : ra;
-    if (status >= 200 && status < 300) {
+    const ok = status >= 200 && status < 300;
+    const limit = ok ? answerBytes : ERROR_BODY_BYTES;
+    if (limit === 0) {
       await res.body.dump();
       return { status, retryAfter, snippet: '' };
     }
@@ -198,12 +239,11 @@ async function send(
     for await (const c of res.body) {
       chunks.push(c as Buffer);
       kept += (c as Buffer).length;
-      if (kept >= ERROR_BODY_BYTES) break;
+      if (kept >= limit) break;
     }
-    const snippet = Buffer.concat(chunks)
-      .toString('utf8', 0, Math.min(kept, ERROR_BODY_BYTES))
-      .replace(/\s+/g, ' ')
-      .trim();
+    const text = Buffer.concat(chunks).toString('utf8', 0, Math.min(kept, limit));
+    // A 2xx answer is read as it is (a Telegram bot may answer with a method call).
+    const snippet = ok ? text : text.replace(/\s+/g, ' ').trim();
     return { status, retryAfter, snippet };
   } catch (e) {
     if (ac.signal.aborted) throw ac.signal.reason as Error;
