@@ -88,14 +88,22 @@ class Params {
   }
 }
 
-type Handler = (
-  bot: BotRow,
-  p: Params,
-  req: FastifyRequest,
-  reply: FastifyReply,
-) => Promise<unknown> | unknown;
+/** What a call knows of its caller, besides the bot and the parameters. */
+export interface CallContext {
+  /**
+   * The caller's own idempotency key, prefixed by where it came from (`k:` an Idempotency-Key
+   * header, `s:` a Redis request's ref): a send under a key it was made with before answers
+   * what it answered then, and posts nothing.
+   */
+  key?: string;
+  /** Aborted when the caller went away (its long poll ends). */
+  signal?: AbortSignal;
+}
 
-export async function mountBotApi(app: FastifyInstance, gw: BotGateway): Promise<void> {
+type Handler = (bot: BotRow, p: Params, ctx: CallContext) => Promise<unknown> | unknown;
+
+/** Mounts the Bot API on the gateway; answers it, for the other ways in (Redis streams). */
+export async function mountBotApi(app: FastifyInstance, gw: BotGateway): Promise<BotApi> {
   const api = new BotApi(gw);
   await app.register(async (scope) => {
     scope.addContentTypeParser(
@@ -157,9 +165,14 @@ export async function mountBotApi(app: FastifyInstance, gw: BotGateway): Promise
       },
     });
   });
+  return api;
 }
 
-class BotApi {
+/**
+ * The Bot API's methods, called by the HTTP route (`handle`) and by the Redis request streams
+ * (redis.ts) alike (`call`).
+ */
+export class BotApi {
   private readonly gw: BotGateway;
   private readonly methods: Map<string, { scope: BotScope | null; run: Handler }>;
   /** The running long poll of each bot (a newer one ends it with 409). */
@@ -171,7 +184,7 @@ class BotApi {
     this.gw = gw;
     const m: [string, BotScope | null, Handler][] = [
       ['getMe', null, (bot) => this.getMe(bot)],
-      ['getUpdates', 'read', (bot, p, _req, reply) => this.getUpdates(bot, p, reply)],
+      ['getUpdates', 'read', (bot, p, ctx) => this.getUpdates(bot, p, ctx)],
       ['setWebhook', 'read', (bot, p) => this.setWebhook(bot, p)],
       ['deleteWebhook', 'read', (bot, p) => this.deleteWebhook(bot, p)],
       ['getWebhookInfo', 'read', (bot) => this.webhookInfo(bot)],
@@ -179,26 +192,26 @@ class BotApi {
       [
         'sendMessage',
         'post',
-        (bot, p, req) =>
-          this.idempotent(bot, 'sendMessage', p, req, () => this.sendMessage(bot, p)),
+        (bot, p, ctx) =>
+          this.idempotent(bot, 'sendMessage', p, ctx, () => this.sendMessage(bot, p)),
       ],
       [
         'editMessageText',
         'post',
-        (bot, p, req) =>
-          this.idempotent(bot, 'editMessageText', p, req, () => this.editMessageText(bot, p)),
+        (bot, p, ctx) =>
+          this.idempotent(bot, 'editMessageText', p, ctx, () => this.editMessageText(bot, p)),
       ],
       [
         'deleteMessage',
         'post',
-        (bot, p, req) =>
-          this.idempotent(bot, 'deleteMessage', p, req, () => this.deleteMessage(bot, p)),
+        (bot, p, ctx) =>
+          this.idempotent(bot, 'deleteMessage', p, ctx, () => this.deleteMessage(bot, p)),
       ],
       [
         'setMessageReaction',
         'post',
-        (bot, p, req) =>
-          this.idempotent(bot, 'setMessageReaction', p, req, () => this.setMessageReaction(bot, p)),
+        (bot, p, ctx) =>
+          this.idempotent(bot, 'setMessageReaction', p, ctx, () => this.setMessageReaction(bot, p)),
       ],
       ['close', null, () => true],
       ['logOut', null, () => true],
@@ -221,14 +234,6 @@ class BotApi {
     if (found === 'unknown' || found === 'revoked') {
       return this.fail(reply, new TgError(401, 'Unauthorized'));
     }
-    const entry = this.methods.get(method.toLowerCase());
-    if (!entry) return this.fail(reply, new TgError(404, 'Not Found: method not found'));
-    if (entry.scope && !found.scopes.includes(entry.scope)) {
-      return this.fail(
-        reply,
-        new TgError(403, `Forbidden: this bot has no "${entry.scope}" scope`),
-      );
-    }
     const raw: Record<string, unknown> = { ...(req.query as Record<string, unknown>) };
     const body = req.body;
     if (body !== undefined && body !== null && body !== '') {
@@ -237,16 +242,51 @@ class BotApi {
       }
       Object.assign(raw, body);
     }
+    const header = req.headers['idempotency-key'];
+    const given = Array.isArray(header) ? header[0] : header;
+    if (given !== undefined && (given.length === 0 || given.length > MAX_IDEMPOTENCY_KEY)) {
+      return this.fail(
+        reply,
+        bad(`Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY} characters`),
+      );
+    }
+    // The client went away (its connection closed before the answer).
+    const gone = new AbortController();
+    const abort = () => gone.abort();
+    reply.raw.once('close', abort);
+    try {
+      const result = await this.call(found, method, raw, {
+        ...(given ? { key: `k:${given}` } : {}),
+        signal: gone.signal,
+      });
+      return reply.send({ ok: true, result });
+    } finally {
+      reply.raw.off('close', abort);
+    }
+  }
+
+  /**
+   * Runs a method for an authenticated bot with its parameters (as Telegram takes them: text,
+   * numbers, JSON-serialized objects); answers its result or throws TgError.
+   */
+  async call(
+    bot: BotRow,
+    method: string,
+    raw: Record<string, unknown>,
+    ctx: CallContext = {},
+  ): Promise<unknown> {
+    const entry = this.methods.get(method.toLowerCase());
+    if (!entry) throw new TgError(404, 'Not Found: method not found');
+    if (entry.scope && !bot.scopes.includes(entry.scope)) {
+      throw new TgError(403, `Forbidden: this bot has no "${entry.scope}" scope`);
+    }
     const names = Object.keys(raw);
-    if (names.length > MAX_PARAMS) return this.fail(reply, bad('too many parameters'));
+    if (names.length > MAX_PARAMS) throw bad('too many parameters');
     for (const k of names) {
       const v = raw[k];
-      if (typeof v === 'string' && v.length > MAX_PARAM_CHARS) {
-        return this.fail(reply, bad(`${k} is too long`));
-      }
+      if (typeof v === 'string' && v.length > MAX_PARAM_CHARS) throw bad(`${k} is too long`);
     }
-    const result = await entry.run(found, new Params(raw), req, reply);
-    return reply.send({ ok: true, result });
+    return entry.run(bot, new Params(raw), ctx);
   }
 
   // ---- the bot and its chats ----
@@ -295,7 +335,7 @@ class BotApi {
 
   // ---- updates ----
 
-  private async getUpdates(bot: BotRow, p: Params, reply: FastifyReply) {
+  private async getUpdates(bot: BotRow, p: Params, ctx: CallContext) {
     if (bot.webhook && !bot.webhookDisabled) {
       throw new TgError(
         409,
@@ -315,9 +355,8 @@ class BotApi {
     this.polls.get(bot.botId)?.abort();
     const ac = new AbortController();
     this.polls.set(bot.botId, ac);
-    // The client went away (its connection closed before the answer).
     const gone = () => ac.abort();
-    reply.raw.once('close', gone);
+    ctx.signal?.addEventListener('abort', gone, { once: true });
     try {
       const deadline = Date.now() + timeout * 1000;
       for (;;) {
@@ -331,7 +370,7 @@ class BotApi {
         await this.gw.waitForUpdates(bot.botId, left, ac.signal);
         if (ac.signal.aborted) break;
       }
-      if (ac.signal.aborted && this.polls.get(bot.botId) !== ac && !reply.raw.destroyed) {
+      if (ac.signal.aborted && this.polls.get(bot.botId) !== ac && !ctx.signal?.aborted) {
         throw new TgError(
           409,
           'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running',
@@ -339,7 +378,7 @@ class BotApi {
       }
       return [];
     } finally {
-      reply.raw.off('close', gone);
+      ctx.signal?.removeEventListener('abort', gone);
       if (this.polls.get(bot.botId) === ac) this.polls.delete(bot.botId);
     }
   }
@@ -412,25 +451,21 @@ class BotApi {
   // ---- sending ----
 
   /**
-   * Runs a send once per key: the Idempotency-Key header (kept a day at least), or else the
-   * request itself (method and parameters) within the retry window. A repeat gets the first
-   * answer, and nothing is posted again.
+   * Runs a send once per key: the caller's own (an Idempotency-Key header, a Redis request's
+   * ref; kept a day at least), or else the request itself (method and parameters) within the
+   * retry window. A repeat gets the first answer, and nothing is posted again.
    */
   private async idempotent(
     bot: BotRow,
     method: string,
     p: Params,
-    req: FastifyRequest,
+    ctx: CallContext,
     prepare: () => Promise<(key: string) => Promise<{ result: unknown; trxId: string | null }>>,
   ): Promise<unknown> {
-    const header = req.headers['idempotency-key'];
-    const given = Array.isArray(header) ? header[0] : header;
-    if (given !== undefined && (given.length === 0 || given.length > MAX_IDEMPOTENCY_KEY)) {
-      throw bad(`Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY} characters`);
-    }
-    const key = given
-      ? `k:${given}`
-      : `r:${createHash('sha256').update(`${method}\n${p.canonical()}`).digest('base64url')}`;
+    const given = ctx.key;
+    const key =
+      given ??
+      `r:${createHash('sha256').update(`${method}\n${p.canonical()}`).digest('base64url')}`;
     const store = this.gw.store;
     const windowMs = given ? Number.POSITIVE_INFINITY : this.gw.config.limits.botRetryWindowMs;
     const flight = `${bot.botId}\n${key}`;
@@ -470,15 +505,22 @@ class BotApi {
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
 
+  /**
+   * Posts for the bot, signed by its key; the trx expires after botSendTimeoutMs, and its
+   * outcome (outcomes.ts) is open from now until it is committed or fails.
+   */
   private async submit(bot: BotRow, groupId: string, key: string, object: Record<string, unknown>) {
     try {
-      return await this.gw.bridgePort.submit({
+      const r = await this.gw.bridgePort.submit({
         groupId,
         network: 'bots',
         externalId: sendId(bot.botId, key),
         author: botAuthor(bot.botId),
         object,
+        ttlMs: this.gw.config.limits.botSendTimeoutMs,
       });
+      this.gw.outcomes.opened(bot.botId, groupId, r.trxId);
+      return r;
     } catch (err) {
       if (err instanceof BridgeRefusedError) {
         throw new TgError(

@@ -2,7 +2,8 @@
  * The bot gateway's state and its feed. Every committed item of a group some bot is in becomes
  * an update in the log of each of those bots (bridges/bots/store.ts), in chain order, with a
  * sequence number each (Telegram's update_id); then the bot's long polls wake up and its push
- * channels (webhook, Redis stream) are told. The feed reads the port's committed stream of the
+ * channels (webhook, Redis stream) are told. A bot's own posts come back only as the outcome
+ * of its send (outcomes.ts). The feed reads the port's committed stream of the
  * group under one consumer (`bots`) whose cursor moves only after the updates it made are
  * stored: after a crash the items come again, and an item already logged for a bot is not
  * logged twice.
@@ -10,6 +11,7 @@
 import type { Config } from '../../src/config/schema.ts';
 import { GroupStreams } from '../group-streams.ts';
 import type { BridgePort, CommittedItem, CommittedStream, ExposedGroup } from '../port.ts';
+import { SendOutcomes } from './outcomes.ts';
 import { TokenBuckets } from './rate.ts';
 import { type BotRow, BotStore, type StoredUpdate } from './store.ts';
 import {
@@ -49,12 +51,15 @@ export class BotGateway extends GroupStreams {
   private readonly webhookListeners = new Set<(botId: number) => void>();
   /** The rate limits of bots' posts (bridges/bots/rate.ts). */
   readonly buckets = new TokenBuckets();
+  /** The outcome of each send: committed, or failed with the reason (outcomes.ts). */
+  readonly outcomes: SendOutcomes;
   private pruneTimer: NodeJS.Timeout | null = null;
 
   constructor(port: BridgePort, config: Config) {
     super(port);
     this.store = new BotStore(port.database());
     this.config = config;
+    this.outcomes = new SendOutcomes(this);
   }
 
   get bridgePort(): BridgePort {
@@ -66,11 +71,13 @@ export class BotGateway extends GroupStreams {
     this.prune();
     this.pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS);
     this.pruneTimer.unref();
+    this.outcomes.start();
   }
 
   override async stop(): Promise<void> {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.pruneTimer = null;
+    this.outcomes.stop();
     for (const set of this.waiters.values()) for (const wake of set) wake();
     await super.stop();
   }
@@ -203,7 +210,7 @@ export class BotGateway extends GroupStreams {
         }
       }
       stream.ack(items[items.length - 1]!);
-      for (const { bot, updates } of appended.values()) this.tell(bot, updates);
+      for (const { bot, updates } of appended.values()) this.notify(bot, updates);
     }
   }
 
@@ -221,48 +228,36 @@ export class BotGateway extends GroupStreams {
         item.origin?.network === 'bots' ? Number(item.origin.externalId.split(':')[0]) : null;
       const update = own === null || bots.some((b) => b.botId !== own) ? toUpdate(item, ctx) : null;
       for (const bot of bots) {
-        let entry: { kind: string; payload: Record<string, unknown> } | null = update;
-        if (bot.botId === own) {
-          // A bot never receives its own posts; it may ask for their outcome.
-          entry = {
-            kind: SEND_RESULT,
-            payload: {
-              [SEND_RESULT]: {
-                chat: ctx.chat,
-                message_id: this.store.messageOf(ctx.chat.id, item.trxId),
-                trx_id: item.trxId,
-                status: 'committed',
-              },
-            },
-          };
-        }
+        // A bot never receives its own posts; it may ask for their outcome (outcomes.ts).
+        const entry =
+          bot.botId === own ? this.outcomes.committed(bot, groupId, item.trxId) : update;
         if (!entry || !allows(bot, entry.kind)) continue;
         if (this.store.hasUpdateFor(bot.botId, item.trxId)) continue; // logged before a crash
-        const updateId = this.store.appendUpdate(bot.botId, {
-          kind: entry.kind,
-          groupId,
-          trxId: item.trxId,
-          payload: entry.payload,
-        });
         let e = out.get(bot.botId);
         if (!e) {
           e = { bot, updates: [] };
           out.set(bot.botId, e);
         }
-        e.updates.push({
-          updateId,
-          kind: entry.kind,
-          groupId,
-          trxId: item.trxId,
-          payload: entry.payload,
-          createdAt: Date.now(),
-        });
+        e.updates.push(this.log(bot.botId, groupId, item.trxId, entry));
       }
     }
     return out;
   }
 
-  private tell(bot: BotRow, updates: StoredUpdate[]): void {
+  /** Appends an update to a bot's log (inside the caller's transaction); answers it. */
+  log(
+    botId: number,
+    groupId: string,
+    trxId: string,
+    entry: { kind: string; payload: Record<string, unknown> },
+  ): StoredUpdate {
+    const { kind, payload } = entry;
+    const updateId = this.store.appendUpdate(botId, { kind, groupId, trxId, payload });
+    return { updateId, kind, groupId, trxId, payload, createdAt: Date.now() };
+  }
+
+  /** Wakes a bot's long polls and tells its push channels of updates it got. */
+  notify(bot: BotRow, updates: StoredUpdate[]): void {
     for (const wake of this.waiters.get(bot.botId) ?? []) wake();
     for (const l of this.listeners) {
       try {
@@ -274,10 +269,18 @@ export class BotGateway extends GroupStreams {
   }
 }
 
-/** Whether a bot takes updates of a kind (Telegram's allowed_updates, or its default). */
-export function allows(bot: Pick<BotRow, 'allowedUpdates'>, kind: string): boolean {
+/**
+ * Whether a bot takes updates of a kind: its allowed_updates, or else Telegram's default, plus
+ * the outcomes of its sends for a bot on Redis streams (its requests' replies say only that a
+ * send was admitted).
+ */
+export function allows(
+  bot: Pick<BotRow, 'allowedUpdates' | 'redisStreams'>,
+  kind: string,
+): boolean {
   const list = bot.allowedUpdates;
-  return list && list.length > 0 ? list.includes(kind) : DEFAULT_UPDATES.includes(kind);
+  if (list && list.length > 0) return list.includes(kind);
+  return DEFAULT_UPDATES.includes(kind) || (kind === SEND_RESULT && bot.redisStreams);
 }
 
 /** A bot's Telegram username: its name, ending in `bot` as Telegram's do. */

@@ -1,6 +1,6 @@
 /**
  * The bot gateway's tables (src/storage/schema.ts: bots, bot_groups, bot_chats, bot_users,
- * bot_messages, bot_updates, bot_sends), on the node's one database connection
+ * bot_messages, bot_updates, bot_sends, bot_outcomes), on the node's one database connection
  * (BridgePort.database). Nothing else reads or writes them.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -23,6 +23,10 @@ export interface BotRow {
   /** Why the webhook stopped (the receiver answered 410), or null. */
   webhookDisabled: string | null;
   lastError: { at: number; message: string } | null;
+  /** Whether the bot's updates go to its Redis streams (redis.ts). */
+  redisStreams: boolean;
+  /** The highest update id added to its Redis updates stream. */
+  redisPushed: number;
 }
 
 export interface BotWebhook {
@@ -59,6 +63,42 @@ interface RawBot {
   webhook_disabled: string | null;
   last_error_at: number | null;
   last_error_message: string | null;
+  redis_streams: number;
+  redis_pushed: number;
+}
+
+/** What became of a trx a bot sent: open until committed or failed. */
+export interface Outcome {
+  botId: number;
+  trxId: string;
+  groupId: string;
+  sentAt: number;
+  /** When producers stop taking the trx (ms since the epoch). */
+  expiresAt: number;
+  status: 'committed' | 'failed' | null;
+  reason: string | null;
+}
+
+interface RawOutcome {
+  bot_id: number;
+  trx_id: string;
+  group_id: string;
+  sent_at: number;
+  expires_at: number;
+  status: string | null;
+  reason: string | null;
+}
+
+function toOutcome(r: RawOutcome): Outcome {
+  return {
+    botId: r.bot_id,
+    trxId: r.trx_id,
+    groupId: r.group_id,
+    sentAt: r.sent_at,
+    expiresAt: r.expires_at,
+    status: r.status === 'committed' || r.status === 'failed' ? r.status : null,
+    reason: r.reason,
+  };
 }
 
 /** Chat ids are a supergroup's: -100 followed by the chat's number (Telegram's -100xxxxxxxxxx). */
@@ -91,6 +131,8 @@ function toBot(r: RawBot): BotRow {
       r.last_error_at === null
         ? null
         : { at: r.last_error_at, message: r.last_error_message ?? '' },
+    redisStreams: r.redis_streams === 1,
+    redisPushed: r.redis_pushed,
   };
 }
 
@@ -166,6 +208,28 @@ export class BotStore {
       addSend: c.prepare(
         'INSERT OR REPLACE INTO bot_sends (bot_id, key, trx_id, response, created_at) VALUES (?, ?, ?, ?, ?)',
       ),
+      setRedis: c.prepare(
+        'UPDATE bots SET redis_streams = ?, redis_pushed = max(redis_pushed, acked) WHERE bot_id = ?',
+      ),
+      setRedisPushed: c.prepare(
+        'UPDATE bots SET redis_pushed = max(redis_pushed, ?) WHERE bot_id = ?',
+      ),
+      redisBots: c.prepare(
+        'SELECT * FROM bots WHERE revoked_at IS NULL AND redis_streams = 1 ORDER BY bot_id',
+      ),
+      addOutcome: c.prepare(
+        'INSERT OR IGNORE INTO bot_outcomes (bot_id, trx_id, group_id, sent_at, expires_at) ' +
+          'VALUES (?, ?, ?, ?, ?)',
+      ),
+      outcome: c.prepare('SELECT * FROM bot_outcomes WHERE bot_id = ? AND trx_id = ?'),
+      openOutcomes: c.prepare(
+        'SELECT * FROM bot_outcomes WHERE settled_at IS NULL ORDER BY sent_at LIMIT ?',
+      ),
+      settleOutcome: c.prepare(
+        'UPDATE bot_outcomes SET settled_at = ?, status = ?, reason = ? ' +
+          'WHERE bot_id = ? AND trx_id = ? AND settled_at IS NULL',
+      ),
+      pruneOutcomes: c.prepare('DELETE FROM bot_outcomes WHERE settled_at < ?'),
       pruneUpdates: c.prepare('DELETE FROM bot_updates WHERE created_at < ?'),
       pruneSends: c.prepare('DELETE FROM bot_sends WHERE created_at < ?'),
     };
@@ -356,11 +420,58 @@ export class BotStore {
     this.s.addSend.run(botId, key, trxId, JSON.stringify(response), Date.now());
   }
 
-  /** Deletes log entries and send records older than the retention; answers how many. */
+  /**
+   * Turns a bot's Redis streams on or off. Turned on, they start after what the bot confirmed
+   * by getUpdates (or where they stopped, when that is further).
+   */
+  setRedis(botId: number, enabled: boolean): void {
+    this.s.setRedis.run(enabled ? 1 : 0, botId);
+  }
+
+  /** Records that the bot's updates up to `upTo` are in its Redis stream. */
+  setRedisPushed(botId: number, upTo: number): void {
+    this.s.setRedisPushed.run(upTo, botId);
+  }
+
+  /** The live bots whose updates go to Redis streams. */
+  redisBots(): BotRow[] {
+    return (this.s.redisBots.all() as RawBot[]).map(toBot);
+  }
+
+  /** Opens the outcome of a trx the bot sent (a repeat of the same trx changes nothing). */
+  addOutcome(botId: number, trxId: string, groupId: string, sentAt: number, expiresAt: number) {
+    this.s.addOutcome.run(botId, trxId, groupId, sentAt, expiresAt);
+  }
+
+  outcome(botId: number, trxId: string): Outcome | undefined {
+    const r = this.s.outcome.get(botId, trxId) as RawOutcome | undefined;
+    return r ? toOutcome(r) : undefined;
+  }
+
+  /** Open outcomes, oldest send first. */
+  openOutcomes(limit: number): Outcome[] {
+    return (this.s.openOutcomes.all(limit) as RawOutcome[]).map(toOutcome);
+  }
+
+  /** Settles an open outcome; answers false when it was settled already (or is unknown). */
+  settleOutcome(
+    botId: number,
+    trxId: string,
+    status: 'committed' | 'failed',
+    reason: string | null,
+  ): boolean {
+    return this.s.settleOutcome.run(Date.now(), status, reason, botId, trxId).changes > 0;
+  }
+
+  /**
+   * Deletes log entries, and send records and settled outcomes older than their retention;
+   * answers how many.
+   */
   prune(retentionMs: number, sendsMs: number, now = Date.now()): number {
     return (
       this.s.pruneUpdates.run(now - retentionMs).changes +
-      this.s.pruneSends.run(now - sendsMs).changes
+      this.s.pruneSends.run(now - sendsMs).changes +
+      this.s.pruneOutcomes.run(now - sendsMs).changes
     );
   }
 
