@@ -112,13 +112,13 @@ export class SendOutcomes {
       if (late) this.settle(bot, o, 'committed', null);
       return;
     }
+    const expired = `expired: not committed within ${Math.round((o.expiresAt - o.sentAt) / 1000)} s`;
     const key = port.authorKey('bots', `bot:${o.botId}`);
     const may = key ? port.mayPost(o.groupId, key) : { ok: true as const };
     if (!may.ok) reason = `refused by the group's rules: ${may.reason}`;
-    else if (state === 'unknown') reason = 'refused: a producer dropped the trx';
-    else if (late) {
-      reason = `expired: not committed within ${Math.round((o.expiresAt - o.sentAt) / 1000)} s`;
-    }
+    else if (state === 'unknown') {
+      reason = now > o.expiresAt ? expired : 'refused: a producer dropped the trx';
+    } else if (late) reason = expired;
     if (reason) this.settle(bot, o, 'failed', reason);
   }
 
