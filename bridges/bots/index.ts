@@ -5,7 +5,8 @@
  * it (gateway.ts, store.ts) and served by long polling or pushed to its webhook. Bots post with
  * keys the gateway holds for them, so members see which bot wrote what. With a Redis
  * (`--redisurl`), bots on the same host may read their updates and post through Redis streams
- * instead (redis.ts); every send's outcome comes back in the log (outcomes.ts).
+ * instead (redis.ts); every send's outcome comes back in the log (outcomes.ts). Webhooks, the
+ * Telegram kind and Standard Webhooks, go out through the delivery queue (webhooks.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import { type Config, ConfigSchema } from '../../src/config/schema.ts';
@@ -15,6 +16,8 @@ import { registerBotAdminRoutes } from './admin.ts';
 import { type BotApi, mountBotApi } from './api.ts';
 import { BotGateway } from './gateway.ts';
 import { BotStreams, registerBotStreamRoutes } from './redis.ts';
+import { registerWebhookAdminRoutes } from './webhook-admin.ts';
+import { BotWebhooks } from './webhooks.ts';
 
 export interface BotBridgeOptions {
   /** The node's config (`limits.bot*`); default: the schema's defaults. */
@@ -25,20 +28,32 @@ export function botBridge(options: BotBridgeOptions = {}): Bridge & { gateway():
   let gw: BotGateway | null = null;
   let api: BotApi | null = null;
   let streams: BotStreams | null = null;
+  let webhooks: BotWebhooks | null = null;
   const need = (): BotGateway => {
     if (!gw) throw new Error('the bot bridge is not registered');
     return gw;
+  };
+  const needWebhooks = () => {
+    if (!webhooks) throw new Error('the bot bridge is not registered');
+    return { gw: need(), webhooks };
   };
   return {
     name: 'bots',
     gateway: need,
     async register(app: FastifyInstance, port: BridgePort) {
       gw = new BotGateway(port, options.config ?? ConfigSchema.parse({}));
-      api = await mountBotApi(app, gw);
+      const methods = await mountBotApi(app, gw);
+      api = methods;
+      // Registered before the gateway starts the queue.
+      webhooks = new BotWebhooks(gw, gw.config);
+      webhooks.register((bot, method, params, key) =>
+        methods.call(bot, method, params, { key: `w:${key}` }),
+      );
     },
     start() {
       const g = need();
       g.start();
+      webhooks?.start();
       const { redisUrl, botStreamPrefix, limits } = g.config;
       if (redisUrl && api) {
         streams = new BotStreams(g, api, {
@@ -52,11 +67,13 @@ export function botBridge(options: BotBridgeOptions = {}): Bridge & { gateway():
     async stop() {
       await streams?.stop();
       streams = null;
+      await webhooks?.stop();
       await gw?.stop();
     },
     admin(app: FastifyInstance) {
       registerBotAdminRoutes(app, need);
       registerBotStreamRoutes(app, need, () => streams);
+      registerWebhookAdminRoutes(app, needWebhooks);
     },
   };
 }

@@ -188,8 +188,10 @@ export class BotStore {
           'WHERE bot_id = ? AND update_id = ?',
       ),
       hasUpdateFor: c.prepare('SELECT 1 FROM bot_updates WHERE bot_id = ? AND trx_id = ? LIMIT 1'),
+      // Not pending: pushed to the bot's webhook (1), or given up on (2; in the failed list).
       pendingCount: c.prepare(
-        'SELECT count(*) AS n FROM bot_updates WHERE bot_id = ? AND update_id > ?',
+        'SELECT count(*) AS n FROM bot_updates WHERE bot_id = ? AND update_id > ? ' +
+          'AND webhook_state IS NULL',
       ),
       setAcked: c.prepare('UPDATE bots SET acked = max(acked, ?) WHERE bot_id = ?'),
       setWebhook: c.prepare(

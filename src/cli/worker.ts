@@ -2,7 +2,8 @@
  * `rum worker --redisurl …`: a process that only runs deliveries. It joins the node's BullMQ
  * queue on the shared Redis and runs its jobs with the built-in handlers, so deliveries scale
  * over processes and hosts; per-destination limits hold over all of them (src/queue/bullmq.ts).
- * It keeps no keys and no chain: what it delivers was prepared (and signed) by the node.
+ * It keeps no keys and no chain: what it delivers was prepared (and signed) by the node, or
+ * carries its own HMAC secret (bots' Standard Webhooks, bridges/bots/webhook-worker.ts).
  */
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
@@ -12,7 +13,8 @@ import { AddressGuard, guardedDispatcher } from '../gateway/address-guard.ts';
 import { DeliveryWatch } from '../gateway/delivery-watch.ts';
 import { BullQueue } from '../queue/bullmq.ts';
 import { queueOptions, redactUrl } from '../queue/create.ts';
-import { httpDeliveryHandler } from '../queue/http-delivery.ts';
+import { registerWorkerWebhooks } from '../../bridges/bots/webhook-worker.ts';
+import { httpDeliveryHandler, httpPost } from '../queue/http-delivery.ts';
 
 export interface WorkerDeps {
   /** Refuses a destination URL (the SSRF guard); default: the address guard of the config. */
@@ -32,15 +34,16 @@ export async function runWorker(
   const redis = redactUrl(config.redisUrl);
   // Redis errors repeat while it is unreachable: one line when it starts, one when it is back.
   let redisDown = false;
+  const onError = (err: Error, where: string) => {
+    if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection is closed/i.test(err.message)) {
+      if (!redisDown) log.warn({ redis, error: err.message }, 'redis unreachable; retrying');
+      redisDown = true;
+      return;
+    }
+    log.warn({ where, error: err.message }, 'delivery queue error');
+  };
   const queue = new BullQueue(config.redisUrl, config.queueName, queueOptions(config), {
-    onError: (err, where) => {
-      if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection is closed/i.test(err.message)) {
-        if (!redisDown) log.warn({ redis, error: err.message }, 'redis unreachable; retrying');
-        redisDown = true;
-        return;
-      }
-      log.warn({ where, error: err.message }, 'delivery queue error');
-    },
+    onError,
   });
   let guard = deps.guard;
   let dispatcher: Dispatcher | undefined;
@@ -52,14 +55,19 @@ export async function runWorker(
       dispatcher = guardedDispatcher(g, { connections: 64, keepAliveTimeout: 30_000 });
     }
   }
-  queue.handle(
-    'http',
-    httpDeliveryHandler({
-      timeoutMs: config.limits.deliveryTimeoutMs,
-      guard,
-      ...(dispatcher ? { dispatcher } : {}),
-    }),
-  );
+  const http = {
+    timeoutMs: config.limits.deliveryTimeoutMs,
+    guard,
+    ...(dispatcher ? { dispatcher } : {}),
+  };
+  queue.handle('http', httpDeliveryHandler(http));
+  const bots = registerWorkerWebhooks(queue, {
+    redisUrl: config.redisUrl,
+    queueName: config.queueName,
+    maxAttempts: config.limits.deliveryMaxAttempts,
+    post: httpPost(http),
+    onError,
+  });
   const watch = new DeliveryWatch(queue, new Registry(), log);
   queue.on('done', () => {
     if (redisDown) log.info({ redis }, 'redis reachable again');
@@ -86,6 +94,7 @@ export async function runWorker(
   } finally {
     watch.close();
     await queue.close();
+    await bots.close();
     log.info('delivery worker stopped');
   }
 }
