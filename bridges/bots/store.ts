@@ -101,6 +101,13 @@ function toOutcome(r: RawOutcome): Outcome {
   };
 }
 
+/**
+ * Bot ids start above this: a bot's token begins with its id, and clients check tokens as
+ * Telegram's look (python-telegram-bot 13 refuses one whose id has fewer than 3 digits).
+ * RUM authors' user ids start far above (gateway.ts).
+ */
+const BOT_ID_BASE = 100_000;
+
 /** Chat ids are a supergroup's: -100 followed by the chat's number (Telegram's -100xxxxxxxxxx). */
 const CHAT_BASE = 1_000_000_000_000;
 
@@ -145,7 +152,8 @@ export class BotStore {
     this.c = c;
     this.s = {
       insertBot: c.prepare(
-        'INSERT INTO bots (name, token_hash, scopes, created_at) VALUES (?, ?, ?, ?)',
+        'INSERT INTO bots (bot_id, name, token_hash, scopes, created_at) ' +
+          'SELECT max(?, coalesce(max(bot_id), 0)) + 1, ?, ?, ?, ? FROM bots',
       ),
       bot: c.prepare('SELECT * FROM bots WHERE bot_id = ?'),
       bots: c.prepare('SELECT * FROM bots WHERE revoked_at IS NULL ORDER BY bot_id'),
@@ -242,8 +250,13 @@ export class BotStore {
     const secret = randomBytes(24).toString('base64url');
     const botId = this.c.transaction(() => {
       const id = Number(
-        this.s.insertBot.run(name, hashSecret(secret), JSON.stringify(scopes), Date.now())
-          .lastInsertRowid,
+        this.s.insertBot.run(
+          BOT_ID_BASE,
+          name,
+          hashSecret(secret),
+          JSON.stringify(scopes),
+          Date.now(),
+        ).lastInsertRowid,
       );
       for (const g of groupIds) {
         this.s.addGroup.run(id, g);
