@@ -185,9 +185,10 @@ export class BotStreams {
       try {
         const bot = store.bot(botId);
         if (!bot || bot.revokedAt !== null || !bot.redisStreams) return;
+        // Made before the first update, so the bot may start reading at once.
+        await this.ensureGroup(key, BOT_GROUP);
         const rows = store.updatesAfter(botId, bot.redisPushed, PUSH_BATCH);
         if (rows.length === 0) return;
-        await this.ensureGroup(key, BOT_GROUP);
         const pipe = this.redis().pipeline();
         for (const u of rows) {
           pipe.xadd(
@@ -285,8 +286,7 @@ export class BotStreams {
     args.push('COUNT', READ_COUNT);
     if (blockMs !== null) args.push('BLOCK', blockMs);
     args.push('STREAMS', ...keys, ...keys.map(() => id));
-    const res = (await r.call('XREADGROUP', ...args)) as [string, Entry[]][] | null;
-    return new Map(res ?? []);
+    return streamsOf(await r.call('XREADGROUP', ...args));
   }
 
   /** Runs a bot's requests in order, each answered, then acked. */
@@ -421,6 +421,25 @@ export class BotStreams {
       'bots: Redis streams: Redis failed (retrying)',
     );
   }
+}
+
+/**
+ * XREADGROUP's answer by stream key: RESP2 gives `[[key, entries], …]`; RESP3 (ioredis 6's
+ * default) a map, which ioredis gives as `[key, entries, key, entries, …]` or as an object.
+ */
+function streamsOf(res: unknown): Map<string, Entry[]> {
+  const out = new Map<string, Entry[]>();
+  if (res === null || res === undefined) return out;
+  if (!Array.isArray(res)) {
+    for (const [k, v] of Object.entries(res as Record<string, Entry[]>)) out.set(k, v);
+    return out;
+  }
+  if (typeof res[0] === 'string') {
+    for (let i = 0; i + 1 < res.length; i += 2) out.set(res[i] as string, res[i + 1] as Entry[]);
+    return out;
+  }
+  for (const [k, v] of res as [string, Entry[]][]) out.set(k, v);
+  return out;
 }
 
 function fieldsOf(list: string[]): Map<string, string> {

@@ -57,7 +57,10 @@ function setup() {
     gw.store
       .updatesAfter(botId, 0, 100)
       .filter((u) => u.kind === SEND_RESULT)
-      .map((u) => ({ trx: u.trxId, ...(u.payload[SEND_RESULT] as Record<string, unknown>) }));
+      .map((u) => ({
+        trx: u.trxId,
+        ...(u.payload[SEND_RESULT] as { status: string; reason?: string; message_id?: number }),
+      }));
   const fresh = (): BotRow => gw.store.bot(bot.botId)!;
   return {
     gw,
