@@ -28,7 +28,8 @@ interface Out {
   stdout: (s: string) => void;
 }
 
-async function call(
+/** One call of the node's admin API: its JSON answer, or an error saying what went wrong. */
+export async function call(
   api: string,
   token: string | undefined,
   method: string,

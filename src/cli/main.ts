@@ -18,6 +18,7 @@ const COMMANDS: Record<string, string> = {
   reindex: 'rebuild the content index and config state by replaying every stored chain',
   token: 'issue an API token: rum token --role chain|node [--group ID] [--name N] [--days D]',
   bridge: 'expose groups to bridges: rum bridge expose|list|remove (see rum bridge --help)',
+  bot: 'bots of the bot gateway: rum bot create|list|revoke|webhook|… (see rum bot --help)',
   worker: 'run delivery workers only, on the Redis of --redisurl (BullMQ)',
   version: 'print the version',
   help: 'show this help',
@@ -169,6 +170,10 @@ async function main(argv: string[]): Promise<number> {
     case 'bridge': {
       const { runBridgeCommand } = await import('./bridge.ts');
       return runBridgeCommand(args, { stdout: (s) => process.stdout.write(s) });
+    }
+    case 'bot': {
+      const { runBotCommand } = await import('./bot.ts');
+      return runBotCommand(args, { stdout: (s) => process.stdout.write(s) });
     }
     case 'worker': {
       const config = readConfig(args);
