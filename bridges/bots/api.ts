@@ -78,12 +78,18 @@ class Params {
       throw bad(`can't parse ${name} JSON object`);
     }
   }
-  /** The parameters as one canonical text (for the retry key). */
+  /**
+   * The parameters as one canonical text (for the retry key): text as is, anything else (an
+   * object given as JSON: reply_parameters, reaction) as its JSON.
+   */
   canonical(): string {
     return JSON.stringify(
       Object.keys(this.raw)
         .sort()
-        .map((k) => [k, String(this.raw[k])]),
+        .map((k) => {
+          const v = this.raw[k];
+          return [k, typeof v === 'string' ? v : JSON.stringify(v)];
+        }),
     );
   }
 }
