@@ -203,8 +203,8 @@ const MD_SPECIAL = '_*[]()~`>#+-=|{}.!\\';
 
 /**
  * Telegram MarkdownV2 → HTML: *bold*, _italic_, __underline__, ~strike~, ||spoiler||, `code`,
- * ```pre```, [text](url), `>` quotes; `\` escapes any special character. Answers the reason
- * (Telegram's words) when the text is not valid MarkdownV2.
+ * ```pre```, [text](url), `>` quotes; `\` escapes any character from code 1 to 126 (the special
+ * ones must be). Answers the reason (Telegram's words) when the text is not valid MarkdownV2.
  */
 export function markdownV2ToHtml(md: string): { html: string } | { error: string } {
   const out: string[] = [];
@@ -230,11 +230,11 @@ export function markdownV2ToHtml(md: string): { html: string } | { error: string
       continue;
     }
     if (ch === '\\') {
+      // Telegram: any character with a code from 1 to 126 may be escaped, anywhere.
       const next = md[i + 1];
-      if (next === undefined || !MD_SPECIAL.includes(next)) {
-        return { error: "can't parse entities: bad escape" };
-      }
-      out.push(escapeText(next));
+      const code = next === undefined ? 0 : next.charCodeAt(0);
+      if (code < 1 || code > 126) return { error: "can't parse entities: bad escape" };
+      out.push(escapeText(next!));
       i += 2;
       continue;
     }
