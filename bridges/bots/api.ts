@@ -366,8 +366,10 @@ export class BotApi {
     try {
       const deadline = Date.now() + timeout * 1000;
       for (;;) {
-        const acked = store.bot(bot.botId)?.acked ?? 0;
-        const rows = store.updatesAfter(bot.botId, acked, limit);
+        // Read again each time: a bot revoked meanwhile (which wakes its polls) ends here.
+        const now = store.bot(bot.botId);
+        if (!now || now.revokedAt !== null) throw new TgError(401, 'Unauthorized');
+        const rows = store.updatesAfter(bot.botId, now.acked, limit);
         if (rows.length > 0) {
           return rows.map((u) => ({ update_id: u.updateId, ...u.payload }));
         }
