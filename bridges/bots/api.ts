@@ -498,8 +498,19 @@ export class BotApi {
     }
   }
 
-  /** Waits for the rate limits of the bot and the group, or refuses with 429. */
-  private async rate(bot: BotRow, groupId: string): Promise<void> {
+  /**
+   * Admits a post of the bot into a group: refuses it (403) when the group's rules do not let
+   * the bot's key post (the owner put it on the deny list), then waits for the rate limits of
+   * the bot and the group, or refuses with 429. A refused post takes nothing from the limits.
+   */
+  private async admit(bot: BotRow, groupId: string): Promise<void> {
+    const port = this.gw.bridgePort;
+    // A bot that never posted has no key yet, which no list can name.
+    const key = port.authorKey('bots', botAuthor(bot.botId));
+    const may = key ? port.mayPost(groupId, key) : ({ ok: true } as const);
+    if (!may.ok) {
+      throw new TgError(403, `Forbidden: the bot may not post in this chat: ${may.reason}`);
+    }
     const l = this.gw.config.limits;
     const keys = [
       { key: `bot:${bot.botId}`, rate: l.botPostsPerSecond },
@@ -571,7 +582,7 @@ export class BotApi {
       if (t) replyTrx = t;
       else if (!p.bool('allow_sending_without_reply')) throw bad('message to be replied not found');
     }
-    await this.rate(bot, groupId);
+    await this.admit(bot, groupId);
     const object: Record<string, unknown> = {
       type: 'Note',
       content,
@@ -632,7 +643,7 @@ export class BotApi {
       'message to edit not found',
     );
     const { content, html } = this.textOf(p);
-    await this.rate(bot, groupId);
+    await this.admit(bot, groupId);
     const object = {
       type: 'Update',
       object: { type: 'Note', id: trx, content, ...(html ? { mediaType: 'text/html' } : {}) },
@@ -656,7 +667,7 @@ export class BotApi {
     const chat = this.gw.chat(groupId);
     const messageId = p.int('message_id', true)!;
     const { trx } = this.ownTrx(bot, groupId, chat.id, messageId, 'message to delete not found');
-    await this.rate(bot, groupId);
+    await this.admit(bot, groupId);
     return async (key: string) => {
       const r = await this.submit(bot, groupId, key, {
         type: 'Delete',
@@ -694,7 +705,7 @@ export class BotApi {
       const was = (last.response as { type?: string } | null)?.type ?? 'Like';
       object = { type: 'Undo', object: { type: was, id: last.trxId } };
     }
-    await this.rate(bot, groupId);
+    await this.admit(bot, groupId);
     return async (key: string) => {
       const r = await this.submit(bot, groupId, key, object);
       if (r0) this.gw.store.recordSend(bot.botId, mark, r.trxId, { type: object.type });
