@@ -86,9 +86,14 @@ export function signStandard(secret: string, id: string, timestamp: number, body
   return `v1,${mac}`;
 }
 
-/** `webhook-id` of an update: stable over retries and over changes of the endpoint. */
-export function webhookId(botId: number, updateId: number): string {
-  return `msg_${botId}_${updateId}`;
+/**
+ * `webhook-id` of an update: the same on every attempt and across changes of the endpoint; the
+ * bot's creation time (ms, base 36) keeps it apart from the same bot id and update id of another
+ * node (or of this one after its database was made anew), which a receiver would take for a
+ * repeat.
+ */
+export function webhookId(botId: number, createdAt: number, updateId: number): string {
+  return `msg_${botId}_${createdAt.toString(36)}_${updateId}`;
 }
 
 /** The Standard Webhooks event type of a bot update kind. */
@@ -120,6 +125,8 @@ export interface UpdateForJob {
 
 export interface EndpointForJob {
   botId: number;
+  /** When the bot was made (ms): part of its webhook-ids. */
+  botCreatedAt: number;
   gen: string;
   kind: 'standard' | 'telegram';
   url: string;
@@ -164,7 +171,7 @@ export function webhookJob(ep: EndpointForJob, u: UpdateForJob): EnqueueInput {
     gen: ep.gen,
     update: u.updateId,
     url: ep.url,
-    id: webhookId(ep.botId, u.updateId),
+    id: webhookId(ep.botId, ep.botCreatedAt, u.updateId),
     secret: ep.secret ?? '',
     body: JSON.stringify({
       type: eventType(u.kind),

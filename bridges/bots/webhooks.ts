@@ -265,6 +265,7 @@ export class BotWebhooks {
     if (!live || !ep || ep.fingerprint !== fingerprint(live.w)) return null;
     return {
       botId,
+      botCreatedAt: live.bot.createdAt,
       gen: ep.gen,
       kind: live.w.kind,
       url: live.w.url,

@@ -118,7 +118,10 @@ for (const { backend, skip } of backends(['embedded', 'bullmq', 'bullmq+worker']
       assert.equal(event.data.group_id, node.groupId);
       assert.equal(event.data.trx_id, trx);
       assert.equal(event.data.message.text, 'hello service bots');
-      assert.equal(attempts[0]!.headers['webhook-id'], `msg_${bot.bot_id}_${event.data.update_id}`);
+      assert.equal(
+        attempts[0]!.headers['webhook-id'],
+        `msg_${bot.bot_id}_${Date.parse(bot.created_at).toString(36)}_${event.data.update_id}`,
+      );
       // A retry is a new attempt, signed anew: its timestamp is its own, never before the last.
       const ts = attempts.map((s) => Number(s.headers['webhook-timestamp']));
       assert.deepEqual(

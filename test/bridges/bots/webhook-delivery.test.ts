@@ -44,6 +44,7 @@ describe('bot webhook jobs', () => {
   it('makes one key per (endpoint, update), and reads it back', () => {
     const ep = {
       botId: 3,
+      botCreatedAt: 1,
       gen: 'abc123',
       kind: 'standard' as const,
       url: 'https://h.example/x',
@@ -59,6 +60,7 @@ describe('bot webhook jobs', () => {
       update: 7,
     });
     assert.equal(parseJobKey('http-1'), null);
+    assert.equal((job.payload as { id: string }).id, 'msg_3_1_7');
     const body = JSON.parse((job.payload as { body: string }).body);
     assert.deepEqual(body, {
       type: 'rum.message',
@@ -80,6 +82,7 @@ describe('bot webhook jobs', () => {
   it('sends nothing for a gone endpoint; reports each attempt, the last one final', async () => {
     const ep = {
       botId: 3,
+      botCreatedAt: 1,
       gen: 'g1',
       kind: 'standard' as const,
       url: 'https://h.example/x',

@@ -120,6 +120,7 @@ export interface MadeBot {
   bot_id: number;
   token: string;
   chats: { group_id: string; chat_id: number }[];
+  created_at: string;
 }
 
 export async function makeBot(node: BotNode, name: string, scopes = ['read', 'post']) {
