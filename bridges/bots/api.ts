@@ -666,7 +666,19 @@ export class BotApi {
     const groupId = this.groupOf(bot, p);
     const chat = this.gw.chat(groupId);
     const messageId = p.int('message_id', true)!;
-    const { trx } = this.ownTrx(bot, groupId, chat.id, messageId, 'message to delete not found');
+    const { trx, item } = this.ownTrx(
+      bot,
+      groupId,
+      chat.id,
+      messageId,
+      'message to delete not found',
+    );
+    // The node deletes only committed posts: the bot's own message sent a moment ago may not be
+    // committed yet, and is waited for (within the request's time).
+    const waitMs = Math.max(0, this.gw.config.limits.gatewayRequestTimeoutMs - 2000);
+    if (!item && !(await this.gw.committedItem(groupId, trx, waitMs))) {
+      throw bad("message can't be deleted: it is not committed yet");
+    }
     await this.admit(bot, groupId);
     return async (key: string) => {
       const r = await this.submit(bot, groupId, key, {

@@ -54,6 +54,8 @@ export class BotGateway extends GroupStreams {
   /** The outcome of each send: committed, or failed with the reason (outcomes.ts). */
   readonly outcomes: SendOutcomes;
   private pruneTimer: NodeJS.Timeout | null = null;
+  /** Who waits for a trx to be committed (`<group>\n<trx>` → wakers): committedItem. */
+  private readonly commitWaiters = new Map<string, Set<() => void>>();
 
   constructor(port: BridgePort, config: Config) {
     super(port);
@@ -79,6 +81,7 @@ export class BotGateway extends GroupStreams {
     this.pruneTimer = null;
     this.outcomes.stop();
     for (const set of this.waiters.values()) for (const wake of set) wake();
+    for (const set of [...this.commitWaiters.values()]) for (const wake of [...set]) wake();
     await super.stop();
   }
 
@@ -132,6 +135,39 @@ export class BotGateway extends GroupStreams {
       set.add(wake);
       signal?.addEventListener('abort', abort, { once: true });
     });
+  }
+
+  /**
+   * The committed item of a trx of a group the feed serves; when it is not committed yet, waits
+   * up to `ms` for the feed to see it committed. Undefined when it is not by then.
+   */
+  async committedItem(
+    groupId: string,
+    trxId: string,
+    ms: number,
+  ): Promise<CommittedItem | undefined> {
+    const now = this.port.item(groupId, trxId);
+    if (now || ms <= 0) return now;
+    const key = `${groupId}\n${trxId}`;
+    let set = this.commitWaiters.get(key);
+    if (!set) {
+      set = new Set();
+      this.commitWaiters.set(key, set);
+    }
+    const waiters = set;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        if (waiters.size === 0 && this.commitWaiters.get(key) === waiters) {
+          this.commitWaiters.delete(key);
+        }
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      waiters.add(done);
+    });
+    return this.port.item(groupId, trxId);
   }
 
   /** A bot's group, as the feed serves it: exposed to bots and not suspended. */
@@ -211,6 +247,12 @@ export class BotGateway extends GroupStreams {
       }
       stream.ack(items[items.length - 1]!);
       for (const { bot, updates } of appended.values()) this.notify(bot, updates);
+      if (this.commitWaiters.size > 0) {
+        for (const item of items) {
+          const set = this.commitWaiters.get(`${groupId}\n${item.trxId}`);
+          if (set) for (const wake of [...set]) wake();
+        }
+      }
     }
   }
 
