@@ -108,8 +108,9 @@ export class SendOutcomes {
     let reason: string | null = null;
     if (state === 'committed') {
       // The feed settles it when it logs the item; a group the feed no longer serves (the bot
-      // left it, bridging stopped) is settled here once the feed had its time.
-      if (late) this.settle(bot, o, 'committed', null);
+      // left it, bridging stopped) is settled here once the feed had its time, and a bot the
+      // feed passes over (no `read` scope) at once.
+      if (late || !bot.scopes.includes('read')) this.settle(bot, o, 'committed', null);
       return;
     }
     const expired = `expired: not committed within ${Math.round((o.expiresAt - o.sentAt) / 1000)} s`;

@@ -146,6 +146,19 @@ describe('bot send outcomes', () => {
     );
   });
 
+  it("a post-only bot (the feed passes it over) has its committed sends' outcomes at once", () => {
+    const t = setup();
+    const { bot } = t.gw.store.createBot('poster', ['post'], [GROUP]);
+    t.gw.store.setAllowedUpdates(bot.botId, [SEND_RESULT]);
+    t.gw.outcomes.opened(bot.botId, GROUP, 'trx-8', Date.now());
+    t.states.set('trx-8', 'committed');
+    t.gw.outcomes.check();
+    assert.deepEqual(
+      t.results(bot.botId).map((r) => [r.trx, r.status]),
+      [['trx-8', 'committed']],
+    );
+  });
+
   it('a bot that did not ask for outcomes gets none, and its outcomes still close', () => {
     const t = setup();
     t.gw.store.setAllowedUpdates(t.bot.botId, null); // Telegram's default: no rum_send_result
