@@ -42,6 +42,8 @@ function describe(gw: BotGateway, bot: BotRow) {
         }
       : null,
     pending_updates: gw.store.pendingCount(bot.botId, bot.acked),
+    /** Its Redis streams (redis.ts): on or off; `GET /api/v1/bots/{bot_id}/redis` says more. */
+    redis_streams: bot.redisStreams,
   };
 }
 
