@@ -562,10 +562,7 @@ export const botOutcomes = sqliteTable(
     status: text('status'),
     reason: text('reason'),
   },
-  (t) => [
-    primaryKey({ columns: [t.botId, t.trxId] }),
-    index('bot_outcomes_open').on(t.settledAt),
-  ],
+  (t) => [primaryKey({ columns: [t.botId, t.trxId] }), index('bot_outcomes_open').on(t.settledAt)],
 );
 
 /**
