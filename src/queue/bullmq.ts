@@ -929,10 +929,22 @@ export class BullQueue implements DeliveryQueue {
     if (this.worker) {
       // Running attempts end within their handler's timeout; a worker that never reached Redis,
       // or cannot reach it now, is not waited for beyond closeTimeoutMs.
+      // A forced close is bounded too: right after Redis comes back, BullMQ's close may never
+      // settle (seen when a node was stopped moments after its Redis restarted).
       const worker = this.worker;
-      if (!this.workerReady) await worker.close(true);
-      else if (!(await within(worker.close(), this.tuning.closeTimeoutMs)))
-        await worker.close(true);
+      const limit = this.tuning.closeTimeoutMs;
+      if (!this.workerReady || !(await within(worker.close(), limit))) {
+        if (!(await within(worker.close(true), limit))) {
+          this.tuning.onError(
+            new Error('the worker did not close in time; its connections are dropped'),
+            'worker',
+          );
+          await within(
+            worker.disconnect().catch(() => {}),
+            limit,
+          );
+        }
+      }
     }
     this.leases?.stop();
     await within(Promise.all(this.releasing), this.tuning.closeTimeoutMs);
