@@ -209,9 +209,9 @@ describe('bot gateway: unmodified Telegram bot libraries on a two-node group', (
     ntba.on('polling_error', (err) => ntbaErrors.push(err));
     ntba.on('message', (msg) => {
       if (msg.text && !msg.from?.is_bot) {
-        void ntba.sendMessage(msg.chat.id, `ntba: ${msg.text}`, {
-          reply_to_message_id: msg.message_id,
-        });
+        ntba
+          .sendMessage(msg.chat.id, `ntba: ${msg.text}`, { reply_to_message_id: msg.message_id })
+          .catch((err: Error) => ntbaErrors.push(err));
       }
     });
 
