@@ -21,7 +21,7 @@
  * Job keys are `bot-webhook:<bot>:<gen>:<update>` and `bot-telegram:<bot>:<gen>:<update>`: a
  * retry, a restart or a second enqueue of the same update for the same endpoint is the same job.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { HttpPost } from '../../src/queue/http-delivery.ts';
 import { answeredStatus } from '../../src/queue/http-delivery.ts';
 import {
@@ -81,9 +81,23 @@ export const SECRET_RE = /^whsec_[A-Za-z0-9+/]{32,88}={0,2}$/;
 
 /** `v1,<base64 HMAC-SHA256>` of `<id>.<timestamp>.<body>` (Standard Webhooks' signed content). */
 export function signStandard(secret: string, id: string, timestamp: number, body: string): string {
-  const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
-  const mac = createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64');
+  const mac = createHmac('sha256', keyOf(secret))
+    .update(`${id}.${timestamp}.${body}`)
+    .digest('base64');
   return `v1,${mac}`;
+}
+
+/** The HMAC keys of the secrets in use (made once each: making one costs more than a MAC). */
+const keys = new Map<string, KeyObject>();
+
+function keyOf(secret: string): KeyObject {
+  let k = keys.get(secret);
+  if (!k) {
+    if (keys.size >= 10_000) keys.clear();
+    k = createSecretKey(Buffer.from(secret.slice('whsec_'.length), 'base64'));
+    keys.set(secret, k);
+  }
+  return k;
 }
 
 /**

@@ -2,10 +2,14 @@
  * What bots' webhook jobs need of Redis when they run in `rum worker` processes (BullMQ), where
  * the node's SQLite is out of reach:
  *
- * - **Revoked endpoints**: the node writes `rum:<queue>:bots:revoked:<gen>` (30 days) for every
- *   endpoint deleted, replaced or disabled, and a worker refuses a job of a revoked endpoint
- *   before it sends (a 410 a worker sees revokes the endpoint at once, too).
- * - **Outcomes**: a worker adds each attempt's outcome to the stream `rum:<queue>:bots:outcomes`;
+ * - **Revoked endpoints**: the node adds every endpoint deleted, replaced or disabled to the
+ *   sorted set `rum:<queue>:bots:revoked` (member: its generation, score: when; 30 days) and
+ *   publishes it on the channel of the same name; a worker refuses a job of a revoked endpoint
+ *   before it sends (a 410 a worker sees revokes the endpoint at once, too). A worker keeps the
+ *   set in memory while it is subscribed (loaded after subscribing, so nothing falls between),
+ *   and asks Redis per job whenever its subscription is not up.
+ * - **Outcomes**: a worker adds each attempt's outcome to the stream `rum:<queue>:bots:outcomes`
+ *   (those of one event-loop turn as one entry, a JSON array);
  *   the node reads it through the consumer group `node` and records what was delivered, the
  *   last error and a 410's disabling, then acknowledges the entries (a node that stops in the
  *   middle reads its unacknowledged entries again: recording is idempotent).
@@ -26,48 +30,99 @@ const GROUP = 'node';
 /** The key base of a queue's bot webhook state (BullMQ's own keys are `rum:<queue>:…`). */
 export function botKeys(queueName: string) {
   const base = `rum:${queueName}:bots`;
-  return { revoked: (gen: string) => `${base}:revoked:${gen}`, outcomes: `${base}:outcomes` };
+  return { revoked: `${base}:revoked`, outcomes: `${base}:outcomes` };
 }
 
 export class WebhookRedis {
   private readonly redis: Redis;
   private readonly keys: ReturnType<typeof botKeys>;
-  /** Revoked stays revoked: no need to ask twice. */
+  private readonly onError: (err: Error) => void;
+  /** Revoked endpoints known here: a revoked one stays revoked. */
   private readonly known = new Set<string>();
+  /** Whether `known` holds every revoked endpoint (the subscription is up). */
+  private complete = false;
+  private subscriber: Redis | null = null;
+  /** Outcomes of this turn, written together. */
+  private batch: { items: WebhookOutcome[]; done: Promise<void> } | null = null;
 
   constructor(url: string, queueName: string, onError: (err: Error) => void) {
     this.redis = new Redis(url, { maxRetriesPerRequest: null, enableAutoPipelining: true });
     this.redis.on('error', onError);
     this.keys = botKeys(queueName);
+    this.onError = onError;
+  }
+
+  /**
+   * Keeps the revoked endpoints in memory (a worker's gate then asks Redis nothing): subscribes,
+   * then loads the set; while the subscription is down, revoked() asks Redis.
+   */
+  watch(): void {
+    if (this.subscriber) return;
+    const sub = this.redis.duplicate();
+    this.subscriber = sub;
+    sub.on('error', this.onError);
+    sub.on('message', (_channel: string, gen: string) => this.known.add(gen));
+    const down = () => {
+      this.complete = false;
+    };
+    sub.on('close', down);
+    sub.on('reconnecting', down);
+    sub.on('ready', () => {
+      (async () => {
+        await sub.subscribe(this.keys.revoked);
+        const all = await this.redis.zrange(this.keys.revoked, '0', '-1');
+        for (const g of all) this.known.add(g);
+        if (sub.status === 'ready') this.complete = true;
+      })().catch((err: Error) => this.onError(err));
+    });
   }
 
   async revoked(gen: string): Promise<boolean> {
     if (this.known.has(gen)) return true;
-    const yes = (await this.redis.exists(this.keys.revoked(gen))) === 1;
-    if (yes) {
-      if (this.known.size > 10_000) this.known.clear();
-      this.known.add(gen);
-    }
+    if (this.complete) return false;
+    const yes = (await this.redis.zscore(this.keys.revoked, gen)) !== null;
+    if (yes) this.known.add(gen);
     return yes;
   }
 
+  /** Records revoked endpoints and tells the workers (and forgets those past the TTL). */
   async revoke(gens: string[]): Promise<void> {
     if (gens.length === 0) return;
+    const now = Date.now();
     const m = this.redis.multi();
-    for (const g of gens) m.set(this.keys.revoked(g), '1', 'PX', REVOKED_TTL_MS);
+    m.zadd(this.keys.revoked, ...gens.flatMap((g) => [String(now), g]));
+    m.zremrangebyscore(this.keys.revoked, '-inf', now - REVOKED_TTL_MS);
+    for (const g of gens) m.publish(this.keys.revoked, g);
     await m.exec();
   }
 
-  async publish(o: WebhookOutcome): Promise<void> {
-    await this.redis.xadd(
-      this.keys.outcomes,
-      'MAXLEN',
-      '~',
-      String(OUTCOMES_MAXLEN),
-      '*',
-      'o',
-      JSON.stringify(o),
-    );
+  /**
+   * Adds an outcome to the stream; the outcomes of one event-loop turn go in one entry (a JSON
+   * array), and each call resolves once its entry is written.
+   */
+  publish(o: WebhookOutcome): Promise<void> {
+    if (!this.batch) {
+      const batch: { items: WebhookOutcome[]; done: Promise<void> } = {
+        items: [],
+        done: new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+          this.batch = null;
+          return this.redis
+            .xadd(
+              this.keys.outcomes,
+              'MAXLEN',
+              '~',
+              String(OUTCOMES_MAXLEN),
+              '*',
+              'o',
+              JSON.stringify(batch.items),
+            )
+            .then(() => {});
+        }),
+      };
+      this.batch = batch;
+    }
+    this.batch.items.push(o);
+    return this.batch.done;
   }
 
   /**
@@ -129,7 +184,9 @@ export class WebhookRedis {
           const i = fields.indexOf('o');
           if (i < 0) continue;
           try {
-            outcomes.push(JSON.parse(fields[i + 1]!) as WebhookOutcome);
+            const v = JSON.parse(fields[i + 1]!) as WebhookOutcome | WebhookOutcome[];
+            if (Array.isArray(v)) outcomes.push(...v);
+            else outcomes.push(v);
           } catch {
             // not ours: acknowledged and dropped
           }
@@ -144,6 +201,9 @@ export class WebhookRedis {
   }
 
   async close(): Promise<void> {
+    this.subscriber?.disconnect();
+    this.subscriber = null;
+    this.complete = false;
     if (this.redis.status === 'ready') await this.redis.quit().catch(() => {});
     this.redis.disconnect();
   }

@@ -26,6 +26,7 @@ export function registerWorkerWebhooks(
   o: WorkerWebhookOptions,
 ): { close(): Promise<void> } {
   const redis = new WebhookRedis(o.redisUrl, o.queueName, (err) => o.onError(err, 'bots'));
+  redis.watch();
   queue.handle(
     STANDARD_KIND,
     standardWebhookHandler({

@@ -53,6 +53,8 @@ export type InvokeMethod = (
 
 /** Updates queued per step of a bot's pump. */
 const PUMP_BATCH = 500;
+/** Jobs being added at once, all bots together. */
+const ENQUEUE_AT_ONCE = 256;
 const RETRY_MS = 2_000;
 /** Jobs of the queue's lists looked through for a bot's deliveries. */
 const LIST_SCAN = 10_000;
@@ -103,6 +105,8 @@ export class BotWebhooks {
   private consuming: Promise<void> | null = null;
   private readonly pumps = new Map<number, { again: boolean }>();
   private readonly running = new Set<Promise<void>>();
+  private enqueuing = 0;
+  private readonly enqueueWaiting: (() => void)[] = [];
   private outcomes: WebhookOutcome[] = [];
   private readonly slots = new Map<number, { active: number; waiting: (() => void)[] }>();
   /** Revoked endpoints not yet written to Redis (retried). */
@@ -331,8 +335,25 @@ export class BotWebhooks {
       const after = Math.max(row.enqueued, this.store.acked(botId));
       const updates = this.store.toQueue(botId, after, PUMP_BATCH);
       if (updates.length === 0) return;
-      await Promise.all(updates.map((u) => this.queue.enqueue(webhookJob(ep, u))));
+      await Promise.all(updates.map((u) => this.enqueue(webhookJob(ep, u))));
       this.store.setEnqueued(botId, ep.gen, updates[updates.length - 1]!.updateId);
+    }
+  }
+
+  /**
+   * Adds a job, at most ENQUEUE_AT_ONCE at a time over all bots: a burst of thousands at once
+   * (100 bots' pumps) would queue up on Redis before the workers' own calls.
+   */
+  private async enqueue(job: ReturnType<typeof webhookJob>): Promise<void> {
+    if (this.enqueuing >= ENQUEUE_AT_ONCE) {
+      await new Promise<void>((resolve) => this.enqueueWaiting.push(resolve));
+    } else this.enqueuing++;
+    try {
+      await this.queue.enqueue(job);
+    } finally {
+      const next = this.enqueueWaiting.shift();
+      if (next) next();
+      else this.enqueuing--;
     }
   }
 
