@@ -167,6 +167,35 @@ for (const { backend, skip } of backends(['embedded', 'bullmq'])) {
       await api(node.n.url, 'DELETE', `/api/v1/bots/${made.bot_id}`);
     });
 
+    it('max_connections bounds the pushes running at once', async () => {
+      const made = await makeBot(node, 'tg_maxconn', ['read']);
+      let running = 0;
+      let most = 0;
+      let done = 0;
+      const slow = http.createServer((req, res) => {
+        running++;
+        most = Math.max(most, running);
+        req.resume();
+        setTimeout(() => {
+          running--;
+          done++;
+          res.writeHead(200).end();
+        }, 150);
+      });
+      await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+      try {
+        const url = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/slow`;
+        await tg(node, made.token, 'setWebhook', { url, max_connections: 1 });
+        for (let i = 0; i < 4; i++) await post(node, `slow ${i}`);
+        await until(() => done === 4, 'four pushes', 30_000);
+        assert.equal(most, 1, 'one at a time');
+      } finally {
+        slow.closeAllConnections();
+        await new Promise<void>((r) => slow.close(() => r()));
+        await api(node.n.url, 'DELETE', `/api/v1/bots/${made.bot_id}`);
+      }
+    });
+
     it('what was pending when the webhook is set is pushed; drop_pending_updates drops it', async () => {
       const made = await makeBot(node, 'tg_pending', ['read']);
       await post(node, 'pending one');
