@@ -173,7 +173,7 @@ export class BotGateway extends GroupStreams {
   /** A bot's group, as the feed serves it: exposed to bots and not suspended. */
   exposed(groupId: string): ExposedGroup | null {
     const g = this.port.exposure(groupId);
-    return g && g.bots && !g.suspended ? g : null;
+    return g?.bots && !g.suspended ? g : null;
   }
 
   chat(groupId: string): TgChat {
