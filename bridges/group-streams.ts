@@ -6,6 +6,9 @@
  */
 import type { BridgePort, CommittedStream, ExposedGroup } from './port.ts';
 
+/** How long a stream's loop waits before trying a failed batch again. */
+const RETRY_MS = 2000;
+
 export abstract class GroupStreams {
   protected readonly port: BridgePort;
   private readonly streams = new Map<string, { stream: CommittedStream; done: Promise<void> }>();
@@ -31,6 +34,27 @@ export abstract class GroupStreams {
     stream: CommittedStream,
     isOpen: () => boolean,
   ): Promise<void>;
+
+  /**
+   * Runs a batch's writes until they succeed, waiting after each failure (logged as `what`):
+   * answers their value, or null once the stream is no longer open.
+   */
+  protected async retrying<T>(
+    groupId: string,
+    what: string,
+    isOpen: () => boolean,
+    fn: () => T,
+  ): Promise<{ value: T } | null> {
+    for (;;) {
+      try {
+        return { value: fn() };
+      } catch (err) {
+        this.port.log.warn({ err, groupId }, `${what} failed; retrying`);
+        await new Promise((r) => setTimeout(r, RETRY_MS));
+        if (!isOpen()) return null;
+      }
+    }
+  }
 
   start(): void {
     this.stopped = false;

@@ -27,7 +27,6 @@ export const STREAM_CONSUMER = 'bots';
 export const SEND_RESULT = 'rum_send_result';
 /** RUM authors' Telegram user ids start here (bots have their own small ids below it). */
 const USER_ID_BASE = 1_000_000_000;
-const RETRY_MS = 2000;
 const PRUNE_EVERY_MS = 10 * 60_000;
 
 /** Told of the updates appended to a bot's log (webhook and Redis stream delivery). */
@@ -234,17 +233,11 @@ export class BotGateway extends GroupStreams {
     while (isOpen()) {
       const items = await stream.next(200);
       if (items.length === 0 || !isOpen()) return;
-      let appended: Map<number, { bot: BotRow; updates: StoredUpdate[] }>;
-      for (;;) {
-        try {
-          appended = this.store.transaction(() => this.append(groupId, items));
-          break;
-        } catch (err) {
-          this.port.log.warn({ err, groupId }, 'bots: logging updates failed; retrying');
-          await new Promise((r) => setTimeout(r, RETRY_MS));
-          if (!isOpen()) return;
-        }
-      }
+      const done = await this.retrying(groupId, 'bots: logging updates', isOpen, () =>
+        this.store.transaction(() => this.append(groupId, items)),
+      );
+      if (!done) return;
+      const appended = done.value;
       stream.ack(items[items.length - 1]!);
       for (const { bot, updates } of appended.values()) this.notify(bot, updates);
       if (this.commitWaiters.size > 0) {

@@ -26,7 +26,6 @@ import { toNostr, withoutEvent } from './mapping.ts';
 import { GroupStreams } from '../group-streams.ts';
 import type { NostrEvent, RelayHandle } from './types.ts';
 
-const RETRY_MS = 2000;
 export const STREAM_CONSUMER = 'nostr';
 
 export interface OutboundComponents {
@@ -92,25 +91,19 @@ export class Outbound extends GroupStreams {
     while (isOpen()) {
       const items = await stream.next(200);
       if (items.length === 0 || !isOpen()) return;
-      for (;;) {
-        try {
-          // One transaction for the links and events of a batch, without waiting for an fsync:
-          // all of it is derived from the committed items, written before the cursor that passes
-          // them (a power loss loses both, and the items are served again).
-          this.c.port.transaction(
-            () => {
-              for (const item of items) this.serve(item);
-              this.c.links.passed(groupId, items[items.length - 1]!);
-            },
-            { sync: false },
-          );
-          break;
-        } catch (err) {
-          this.c.port.log.warn({ err, groupId }, 'nostr: serving failed; retrying');
-          await new Promise((r) => setTimeout(r, RETRY_MS));
-          if (!isOpen()) return;
-        }
-      }
+      // One transaction for the links and events of a batch, without waiting for an fsync: all
+      // of it is derived from the committed items, written before the cursor that passes them
+      // (a power loss loses both, and the items are served again).
+      const done = await this.retrying(groupId, 'nostr: serving', isOpen, () =>
+        this.c.port.transaction(
+          () => {
+            for (const item of items) this.serve(item);
+            this.c.links.passed(groupId, items[items.length - 1]!);
+          },
+          { sync: false },
+        ),
+      );
+      if (!done) return;
       if (!isOpen()) return;
       stream.ack(items[items.length - 1]!);
     }
