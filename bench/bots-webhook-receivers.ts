@@ -11,13 +11,14 @@
  * answered `{"ok":true}`, and `stats` with `{"distinct","httpDistinct","total","bad"}`. It
  * exits when stdin ends.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Webhook } from 'standardwebhooks';
+import { startLineProcess } from '../test/helpers/line-process.ts';
 
 export interface WebhookStats {
   /** Distinct webhook-ids received, verified. */
@@ -106,37 +107,15 @@ export async function startWebhookReceivers(opts: {
   count: number;
   httpSecret: string;
 }): Promise<WebhookReceivers> {
-  const child = spawn(process.execPath, [SCRIPT, JSON.stringify(opts)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: child.stdout! });
-  const waiting: ((line: string) => void)[] = [];
-  lines.on('line', (line) => waiting.shift()?.(line));
-  const next = () => new Promise<string>((resolve) => waiting.push(resolve));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const first = await Promise.race([
-    next(),
-    exited.then(() => {
-      throw new Error('receiver process exited before ready');
-    }),
-  ]);
-  const { urls } = JSON.parse(first) as { urls: string[] };
-  const ask = async (line: string) => {
-    const answer = next();
-    child.stdin!.write(`${line}\n`);
-    return JSON.parse(await answer) as unknown;
-  };
+  const p = await startLineProcess<{ urls: string[] }>(SCRIPT, opts);
   return {
-    urls,
-    child,
+    urls: p.ready.urls,
+    child: p.child,
     async setSecrets(secrets) {
-      await ask(`secrets ${JSON.stringify(secrets)}`);
+      await p.ask(`secrets ${JSON.stringify(secrets)}`);
     },
-    stats: async () => (await ask('stats')) as WebhookStats,
-    async stop() {
-      child.stdin!.end();
-      await exited;
-    },
+    stats: async () => (await p.ask('stats')) as WebhookStats,
+    stop: () => p.stop(),
   };
 }
 

@@ -6,12 +6,13 @@
  * then answers each `stats` line on stdin with a `ReceiverStats` JSON line; it exits when stdin
  * ends.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { startLineProcess } from './line-process.ts';
 
 export interface ReceiverStats {
   /** Distinct idempotency keys received. */
@@ -89,33 +90,12 @@ export async function startReceiverProcess(opts: {
   count: number;
   secret?: string;
 }): Promise<ReceiverProcess> {
-  const child = spawn(process.execPath, [RECEIVER_SCRIPT, JSON.stringify(opts)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: child.stdout! });
-  const waiting: ((line: string) => void)[] = [];
-  lines.on('line', (line) => waiting.shift()?.(line));
-  const next = () => new Promise<string>((resolve) => waiting.push(resolve));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const first = await Promise.race([
-    next(),
-    exited.then(() => {
-      throw new Error('receiver process exited before ready');
-    }),
-  ]);
-  const { urls } = JSON.parse(first) as { urls: string[] };
+  const p = await startLineProcess<{ urls: string[] }>(RECEIVER_SCRIPT, opts);
   return {
-    urls,
-    child,
-    async stats() {
-      const answer = next();
-      child.stdin!.write('stats\n');
-      return JSON.parse(await answer) as ReceiverStats;
-    },
-    async stop() {
-      child.stdin!.end();
-      await exited;
-    },
+    urls: p.ready.urls,
+    child: p.child,
+    stats: async () => (await p.ask('stats')) as ReceiverStats,
+    stop: () => p.stop(),
   };
 }
 
