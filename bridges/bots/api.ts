@@ -195,33 +195,26 @@ export class BotApi {
       ['deleteWebhook', 'read', (bot, p) => this.deleteWebhook(bot, p)],
       ['getWebhookInfo', 'read', (bot) => this.webhookInfo(bot)],
       ['getChat', 'read', (bot, p) => this.getChat(bot, p)],
-      [
-        'sendMessage',
-        'post',
-        (bot, p, ctx) =>
-          this.idempotent(bot, 'sendMessage', p, ctx, () => this.sendMessage(bot, p)),
-      ],
-      [
-        'editMessageText',
-        'post',
-        (bot, p, ctx) =>
-          this.idempotent(bot, 'editMessageText', p, ctx, () => this.editMessageText(bot, p)),
-      ],
-      [
-        'deleteMessage',
-        'post',
-        (bot, p, ctx) =>
-          this.idempotent(bot, 'deleteMessage', p, ctx, () => this.deleteMessage(bot, p)),
-      ],
-      [
-        'setMessageReaction',
-        'post',
-        (bot, p, ctx) =>
-          this.idempotent(bot, 'setMessageReaction', p, ctx, () => this.setMessageReaction(bot, p)),
-      ],
       ['close', null, () => true],
       ['logOut', null, () => true],
     ];
+    // Sends: each run once per key (idempotent), checked and rate-limited first.
+    type Prepare = () => Promise<
+      (key: string) => Promise<{ result: unknown; trxId: string | null }>
+    >;
+    const sends: [string, (bot: BotRow, p: Params) => ReturnType<Prepare>][] = [
+      ['sendMessage', (bot, p) => this.sendMessage(bot, p)],
+      ['editMessageText', (bot, p) => this.editMessageText(bot, p)],
+      ['deleteMessage', (bot, p) => this.deleteMessage(bot, p)],
+      ['setMessageReaction', (bot, p) => this.setMessageReaction(bot, p)],
+    ];
+    for (const [name, prepare] of sends) {
+      m.push([
+        name,
+        'post',
+        (bot, p, ctx) => this.idempotent(bot, name, p, ctx, () => prepare(bot, p)),
+      ]);
+    }
     this.methods = new Map(m.map(([name, scope, run]) => [name.toLowerCase(), { scope, run }]));
   }
 
