@@ -606,33 +606,28 @@ export class BotApi {
     };
   }
 
-  /** A message of the chat that this bot sent: its trx, or a 400 with `what`. */
-  private ownTrx(
-    bot: BotRow,
-    groupId: string,
-    chatId: number,
-    messageId: number | undefined,
-    what: string,
-  ) {
-    const trx = this.trxOf(chatId, messageId, what);
+  /**
+   * The message a request names (`chat_id`, `message_id`) when this bot sent it: its group,
+   * chat, trx and committed item (undefined while pending), or a 400 with `what`.
+   */
+  private ownMessage(bot: BotRow, p: Params, what: string) {
+    const groupId = this.groupOf(bot, p);
+    const chat = this.gw.chat(groupId);
+    const messageId = p.int('message_id', true)!;
+    const trx = this.trxOf(chat.id, messageId, what);
     const item = this.gw.bridgePort.item(groupId, trx);
     const origin = item ? item.origin : null;
     const own = item
       ? origin?.network === 'bots' && origin.externalId.startsWith(`${bot.botId}:`)
       : this.gw.store.sentTrx(bot.botId, trx);
     if (!own) throw bad(what.replace('not found', "can't be changed: it is not the bot's"));
-    return { trx, item };
+    return { groupId, chat, messageId, trx, item };
   }
 
   private async editMessageText(bot: BotRow, p: Params) {
-    const groupId = this.groupOf(bot, p);
-    const chat = this.gw.chat(groupId);
-    const messageId = p.int('message_id', true)!;
-    const { trx, item } = this.ownTrx(
+    const { groupId, chat, messageId, trx, item } = this.ownMessage(
       bot,
-      groupId,
-      chat.id,
-      messageId,
+      p,
       'message to edit not found',
     );
     const { content, html } = this.textOf(p);
@@ -656,16 +651,7 @@ export class BotApi {
   }
 
   private async deleteMessage(bot: BotRow, p: Params) {
-    const groupId = this.groupOf(bot, p);
-    const chat = this.gw.chat(groupId);
-    const messageId = p.int('message_id', true)!;
-    const { trx, item } = this.ownTrx(
-      bot,
-      groupId,
-      chat.id,
-      messageId,
-      'message to delete not found',
-    );
+    const { groupId, trx, item } = this.ownMessage(bot, p, 'message to delete not found');
     // The node deletes only committed posts: the bot's own message sent a moment ago may not be
     // committed yet, and is waited for (within the request's time).
     const waitMs = Math.max(0, this.gw.config.limits.gatewayRequestTimeoutMs - 2000);

@@ -495,7 +495,8 @@ export class BotStore {
   }
 }
 
-interface RawUpdate {
+/** A bot_updates row as SQLite gives it. */
+export interface RawUpdate {
   update_id: number;
   kind: string;
   group_id: string;
@@ -504,7 +505,7 @@ interface RawUpdate {
   created_at: number;
 }
 
-function toUpdate(r: RawUpdate): StoredUpdate {
+export function toUpdate(r: RawUpdate): StoredUpdate {
   return {
     updateId: r.update_id,
     kind: r.kind,

@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Db } from '../../src/storage/db.ts';
-import type { StoredUpdate } from './store.ts';
+import { type RawUpdate, type StoredUpdate, toUpdate } from './store.ts';
 
 /** bot_updates.webhook_state. */
 export const DELIVERED = 1;
@@ -17,15 +17,6 @@ export interface EndpointRow {
   fingerprint: string;
   /** The highest update id queued for this endpoint. */
   enqueued: number;
-}
-
-interface RawUpdate {
-  update_id: number;
-  kind: string;
-  group_id: string;
-  trx_id: string;
-  payload: string;
-  created_at: number;
 }
 
 export class WebhookStore {
@@ -190,15 +181,4 @@ interface RawEndpoint {
 
 function toEndpoint(r: RawEndpoint): EndpointRow {
   return { botId: r.bot_id, gen: r.gen, fingerprint: r.fingerprint, enqueued: r.enqueued };
-}
-
-function toUpdate(r: RawUpdate): StoredUpdate {
-  return {
-    updateId: r.update_id,
-    kind: r.kind,
-    groupId: r.group_id,
-    trxId: r.trx_id,
-    payload: JSON.parse(r.payload) as Record<string, unknown>,
-    createdAt: r.created_at,
-  };
 }
