@@ -36,20 +36,21 @@ export abstract class GroupStreams {
   ): Promise<void>;
 
   /**
-   * Runs a batch's writes until they succeed, waiting after each failure (logged as `what`):
-   * answers their value, or null once the stream is no longer open.
+   * Runs a batch's work (its writes, or its sending) until it succeeds, waiting after each
+   * failure (logged as `what`, with `fields`): answers its value, or null once the stream is no
+   * longer open.
    */
   protected async retrying<T>(
-    groupId: string,
+    fields: Record<string, unknown>,
     what: string,
     isOpen: () => boolean,
-    fn: () => T,
+    fn: () => T | Promise<T>,
   ): Promise<{ value: T } | null> {
     for (;;) {
       try {
-        return { value: fn() };
+        return { value: await fn() };
       } catch (err) {
-        this.port.log.warn({ err, groupId }, `${what} failed; retrying`);
+        this.port.log.warn({ err, ...fields }, `${what} failed; retrying`);
         await new Promise((r) => setTimeout(r, RETRY_MS));
         if (!isOpen()) return null;
       }

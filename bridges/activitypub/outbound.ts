@@ -28,8 +28,6 @@ import { instanceKinds } from './instance-kind.ts';
 import { shouldAnnounce, toAnnounce, toAnnounceOfActivity, toApActivity } from './mapping.ts';
 import { authorIdentifier, groupIdentifier } from './urls.ts';
 
-const RETRY_MS = 2000;
-
 export class Outbound extends GroupStreams {
   private readonly state: ApState;
 
@@ -66,16 +64,10 @@ export class Outbound extends GroupStreams {
       const items = await stream.next(100);
       if (items.length === 0 || !isOpen()) return;
       for (const item of items) {
-        for (;;) {
-          try {
-            await this.send(item);
-            break;
-          } catch (err) {
-            this.state.log.warn({ err, trx: item.trxId }, 'ap: sending failed; retrying');
-            await new Promise((r) => setTimeout(r, RETRY_MS));
-            if (!isOpen()) return;
-          }
-        }
+        const sent = await this.retrying({ trx: item.trxId }, 'ap: sending', isOpen, () =>
+          this.send(item),
+        );
+        if (!sent) return;
         if (!isOpen()) return;
         stream.ack(item);
       }

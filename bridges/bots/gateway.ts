@@ -233,7 +233,7 @@ export class BotGateway extends GroupStreams {
     while (isOpen()) {
       const items = await stream.next(200);
       if (items.length === 0 || !isOpen()) return;
-      const done = await this.retrying(groupId, 'bots: logging updates', isOpen, () =>
+      const done = await this.retrying({ groupId }, 'bots: logging updates', isOpen, () =>
         this.store.transaction(() => this.append(groupId, items)),
       );
       if (!done) return;

@@ -94,7 +94,7 @@ export class Outbound extends GroupStreams {
       // One transaction for the links and events of a batch, without waiting for an fsync: all
       // of it is derived from the committed items, written before the cursor that passes them
       // (a power loss loses both, and the items are served again).
-      const done = await this.retrying(groupId, 'nostr: serving', isOpen, () =>
+      const done = await this.retrying({ groupId }, 'nostr: serving', isOpen, () =>
         this.c.port.transaction(
           () => {
             for (const item of items) this.serve(item);

@@ -31,7 +31,6 @@ import { consumerOf, type PublishConfig } from './publish-config.ts';
 import { PUBLISH_KIND, type PublishPayload } from './relay-client.ts';
 import type { NostrEvent } from './types.ts';
 
-const RETRY_MS = 2000;
 const BATCH = 100;
 
 export interface PublisherComponents {
@@ -121,19 +120,13 @@ class RelayFeed extends GroupStreams {
         if (!isOpen()) return;
       }
       const jobs = items.flatMap((item) => this.jobOf(item));
-      for (;;) {
-        try {
-          await Promise.all(jobs.map((j) => this.c.port.queue.enqueue(j)));
-          break;
-        } catch (err) {
-          this.c.port.log.warn(
-            { err, groupId, relay: this.url },
-            'nostr: queueing failed; retrying',
-          );
-          await new Promise((r) => setTimeout(r, RETRY_MS));
-          if (!isOpen()) return;
-        }
-      }
+      const queued = await this.retrying(
+        { groupId, relay: this.url },
+        'nostr: queueing',
+        isOpen,
+        () => Promise.all(jobs.map((j) => this.c.port.queue.enqueue(j))),
+      );
+      if (!queued) return;
       if (!isOpen()) return;
       stream.ack(last);
     }
