@@ -33,14 +33,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { BullQueue } from '../src/queue/bullmq.ts';
-import {
-  dropKeys,
-  hasRedisServer,
-  type OwnRedis,
-  REDIS_URL,
-  redisUnreachable,
-  startOwnRedis,
-} from '../test/helpers/bullmq-redis.ts';
+import { dropKeys } from '../test/helpers/bullmq-redis.ts';
 import { fillJobs, startWorkerProcess, type WorkerProcess } from '../test/helpers/bullmq-worker.ts';
 import {
   api,
@@ -50,7 +43,15 @@ import {
   tempDir,
 } from '../test/helpers/node-process.ts';
 import { startWebhookReceivers, type WebhookReceivers } from './bots-webhook-receivers.ts';
-import { type BenchNode, postLoad, report, startBenchNode, stopAll } from './lib.ts';
+import {
+  type BenchNode,
+  benchRedis,
+  committedPosts,
+  postLoad,
+  report,
+  startBenchNode,
+  stopAll,
+} from './lib.ts';
 
 const BOTS = 100;
 const POSTS = Number(process.env.BENCH_BOT_POSTS ?? 300);
@@ -240,7 +241,7 @@ async function botsWebhook(
     const t0 = performance.now();
     let committedS = 0;
     const posting = postLoad([target], POSTS, CLIENTS, 'bench').then(async () => {
-      await until('the posts committed', async () => (await committedCount(url)) >= POSTS + 1);
+      await until('the posts committed', async () => (await committedPosts(url)) >= POSTS + 1);
       committedS = (performance.now() - t0) / 1000;
     });
     // BENCH_DEBUG=1: the progress every second (delivered, and the queue's counts on BullMQ,
@@ -256,7 +257,7 @@ async function botsWebhook(
             ? await watch.getJobCounts('prioritized', 'wait', 'delayed', 'active', 'completed')
             : {};
           process.stderr.write(
-            `${((performance.now() - t0) / 1000).toFixed(1)} s: ${d} delivered, committed ${await committedCount(url)}, queue ${JSON.stringify(c)}\n`,
+            `${((performance.now() - t0) / 1000).toFixed(1)} s: ${d} delivered, committed ${await committedPosts(url)}, queue ${JSON.stringify(c)}\n`,
           );
         }, 1000)
       : null;
@@ -293,34 +294,20 @@ function cpuSeconds(pids: Record<string, number | undefined>): Record<string, nu
   return out;
 }
 
-/** Posts committed on a node (its Prometheus counter of committed POST trxs). */
-async function committedCount(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = /^rum_trx_committed_total\{type="0"\} (\d+)/m.exec(text);
-  return m ? Number(m[1]) : 0;
-}
-
 async function main() {
-  let own: OwnRedis | undefined;
-  let redisUrl = REDIS_URL;
-  if (hasRedisServer()) {
-    own = await startOwnRedis({ appendfsync: 'everysec' });
-    redisUrl = own.url;
-  } else {
-    const why = await redisUnreachable(redisUrl);
-    if (why) throw new Error(`${why}; install redis-server or set REDIS_URL`);
-  }
+  const redisServer = await benchRedis();
+  const redisUrl = redisServer.url;
   const rx = await startWebhookReceivers({ count: BOTS, httpSecret: HTTP_SECRET });
   try {
-    const { rate: base, cpu: baseCpu } = await baseline(redisUrl, rx, own?.child.pid);
+    const { rate: base, cpu: baseCpu } = await baseline(redisUrl, rx, redisServer.pid);
     const context = {
       bots: BOTS,
       posts: POSTS,
       deliveries: N,
-      redis: own ? 'own redis-server, AOF fsync every second' : 'REDIS_URL',
+      redis: redisServer.label,
       baseline_cores_used: JSON.stringify(baseCpu),
     };
-    const redis = { url: redisUrl, pid: own?.child.pid };
+    const redis = { url: redisUrl, pid: redisServer.pid };
     const lines: [string, Mode, number | undefined][] = [
       ['bots.webhook-bullmq', 'workers', 3000],
       ['bots.webhook-bullmq-node', 'node+workers', undefined],
@@ -350,7 +337,7 @@ async function main() {
     if (s.bad > 0) throw new Error(`${s.bad} deliveries did not verify`);
   } finally {
     await rx.stop();
-    if (own) await own.cleanup();
+    await redisServer.stop();
   }
 }
 

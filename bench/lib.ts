@@ -9,6 +9,12 @@ import {
   type NodeProcess,
   startNodeProcess,
 } from '../test/helpers/node-process.ts';
+import {
+  hasRedisServer,
+  REDIS_URL,
+  redisUnreachable,
+  startOwnRedis,
+} from '../test/helpers/bullmq-redis.ts';
 import { openTempNode } from '../test/helpers/temp-node.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: benchmarks read arbitrary JSON answers.
@@ -280,4 +286,29 @@ export async function sharedGroup(owner: BenchNode, members: BenchNode[], name: 
   await joinAll(members, groupId, seed);
   await new Promise((r) => setTimeout(r, 1500));
   return groupId;
+}
+
+/**
+ * The Redis of a queue benchmark: a redis-server of the benchmark's own (AOF, fsync every
+ * second, as deployed) when one is installed, else REDIS_URL (which must answer). `label` says
+ * which in the figures' context; `stop` ends the own server.
+ */
+export async function benchRedis(): Promise<{
+  url: string;
+  pid: number | undefined;
+  label: string;
+  stop(): Promise<void>;
+}> {
+  if (hasRedisServer()) {
+    const own = await startOwnRedis({ appendfsync: 'everysec' });
+    return {
+      url: own.url,
+      pid: own.child.pid,
+      label: 'own redis-server, AOF fsync every second',
+      stop: () => own.cleanup(),
+    };
+  }
+  const why = await redisUnreachable(REDIS_URL);
+  if (why) throw new Error(`${why}; install redis-server or set REDIS_URL`);
+  return { url: REDIS_URL, pid: undefined, label: 'REDIS_URL', stop: async () => {} };
 }

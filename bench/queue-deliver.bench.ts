@@ -22,16 +22,9 @@ import { Queue } from 'bullmq';
 import { BullQueue } from '../src/queue/bullmq.ts';
 import { DEFAULT_QUEUE_OPTIONS } from '../src/queue/types.ts';
 import { type ReceiverProcess, startReceiverProcess } from '../test/helpers/bullmq-receiver.ts';
-import {
-  dropKeys,
-  hasRedisServer,
-  type OwnRedis,
-  REDIS_URL,
-  redisUnreachable,
-  startOwnRedis,
-} from '../test/helpers/bullmq-redis.ts';
+import { dropKeys } from '../test/helpers/bullmq-redis.ts';
 import { fillJobs, startWorkerProcess, type WorkerProcess } from '../test/helpers/bullmq-worker.ts';
-import { report } from './lib.ts';
+import { benchRedis, report } from './lib.ts';
 
 const N = Number(process.env.BENCH_QUEUE_JOBS ?? 20_000);
 const WORKERS = 2;
@@ -171,22 +164,15 @@ async function embeddedDeliver(receivers: ReceiverProcess): Promise<number> {
 }
 
 async function main() {
-  let own: OwnRedis | undefined;
-  let redisUrl = REDIS_URL;
-  if (hasRedisServer()) {
-    own = await startOwnRedis({ appendfsync: 'everysec' });
-    redisUrl = own.url;
-  } else {
-    const why = await redisUnreachable(redisUrl);
-    if (why) throw new Error(`${why}; install redis-server or set REDIS_URL`);
-  }
+  const redis = await benchRedis();
+  const redisUrl = redis.url;
   const receivers = await startReceiverProcess({ count: RECEIVERS, secret: SECRET });
   try {
     const baseline = await bullmqNoop(redisUrl);
     const context = {
       jobs: N,
       receivers: RECEIVERS,
-      redis: own ? 'own redis-server, AOF fsync every second' : 'REDIS_URL',
+      redis: redis.label,
     };
     const queueNoop = await bullmqRun(redisUrl, receivers, 'noop');
     const bull = await bullmqRun(redisUrl, receivers, 'http');
@@ -215,8 +201,8 @@ async function main() {
     if (s.bad > 0) throw new Error(`${s.bad} deliveries without a valid signature`);
   } finally {
     await receivers.stop();
-    if (own) await own.cleanup();
-    else await dropKeys(`${PREFIX}:*`, redisUrl);
+    if (redis.pid === undefined) await dropKeys(`${PREFIX}:*`, redisUrl);
+    await redis.stop();
   }
 }
 
