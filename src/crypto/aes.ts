@@ -2,13 +2,8 @@
  * The group cipher of public groups, as quorum's AesEncrypt: AES-256-GCM, a random 12-byte
  * nonce prefixed, then ciphertext ‖ 16-byte tag, no additional data.
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createSecretKey,
-  type KeyObject,
-  randomBytes,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
+import { randomNonce } from './random.ts';
 
 export const AES_KEY_BYTES = 32;
 export const AES_NONCE_BYTES = 12;
@@ -30,7 +25,7 @@ function keyObject(key: Uint8Array): KeyObject {
 
 export function aesEncrypt(key: Uint8Array, plaintext: Uint8Array, nonce?: Uint8Array): Uint8Array {
   if (key.length !== AES_KEY_BYTES) throw new TypeError('cipher key must be 32 bytes');
-  const iv = nonce ?? randomBytes(AES_NONCE_BYTES);
+  const iv = nonce ?? randomNonce(AES_NONCE_BYTES);
   if (iv.length !== AES_NONCE_BYTES) throw new TypeError('nonce must be 12 bytes');
   const cipher = createCipheriv('aes-256-gcm', keyObject(key), iv);
   const body = cipher.update(plaintext);

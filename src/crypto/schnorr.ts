@@ -9,9 +9,10 @@
  * addon does not load, and in the cases of probability 2^-128 the native path does not handle
  * (a hash at or above the group order, a zero scalar, a point at infinity).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { nativeSecp256k1 } from './sign.ts';
+import { randomNonce } from './random.ts';
 
 interface ScalarOps {
   privateKeyVerify(seckey: Uint8Array): boolean;
@@ -97,7 +98,7 @@ function nativeSign(
 export function schnorrSign(
   msg: Uint8Array,
   priv: Uint8Array,
-  aux: Uint8Array = randomBytes(32),
+  aux: Uint8Array = randomNonce(32),
 ): Uint8Array {
   if (msg.length !== 32 || priv.length !== 32 || aux.length !== 32) {
     throw new TypeError('a BIP-340 message, key and aux are 32 bytes each');

@@ -35,7 +35,7 @@
  *   jobs running in this process.
  * - **Events** `done` and `attemptFailed` fire in the process that ran the attempt.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   DelayedError,
@@ -47,6 +47,7 @@ import {
   type JobType,
 } from 'bullmq';
 import { Redis } from 'ioredis';
+import { randomNonce } from '../crypto/random.ts';
 import {
   backoffMs,
   DEFAULT_QUEUE_OPTIONS,
@@ -650,7 +651,7 @@ export class BullQueue implements DeliveryQueue {
     );
     if (rank < 0) return { id, added: false };
     const base = vt - rawBase > this.tuning.rebaseAt ? await this.rebase() : rawBase;
-    const nonce = randomBytes(8).toString('hex');
+    const nonce = randomNonce(8).toString('hex');
     const data: JobData = {
       key: input.key,
       destination: input.destination,
