@@ -20,11 +20,12 @@
  *   base (2^20), one Lua step moves the base up to it and shifts the priority of every queued,
  *   delayed and running job by as much, so priorities stay below BullMQ's limit (2^21).
  * - **Per-destination limits over all processes**: a lease per running job in a Redis sorted set
- *   per destination (member = job id, score = expiry by Redis's clock), renewed while the job
- *   runs and expiring on its own, so a killed worker holds no slot for longer than `leaseMs`.
- *   The lease operations of one event-loop turn go to Redis in one Lua call. A job refused while
- *   jobs of its destination run in the same process waits (up to `localWaitMs`) for one of them
- *   to hand its slot over; one refused while other processes hold the slots asks again a few
+ *   per destination (member = a token of the process holding the slot, score = expiry by Redis's
+ *   clock), renewed while the process runs jobs on it and expiring on its own, so a killed
+ *   worker holds no slot for longer than `leaseMs`. The lease operations of one event-loop turn
+ *   go to Redis in one Lua call. A job refused while jobs of its destination run in the same
+ *   process waits (up to `localWaitMs`) for one of them to hand its slot (its token) over, which
+ *   takes no call to Redis; one refused while other processes hold the slots asks again a few
  *   times over some tens of milliseconds. Only then is it moved to the delayed set
  *   (job.moveToDelayed + DelayedError, which costs no attempt) and parked in a per-destination
  *   sorted set: the job that frees a slot promotes the longest-parked one (back in its place,
@@ -198,15 +199,16 @@ function priorityOf(rank: number, base: number): number {
 // ---- per-destination leases ----
 
 /**
- * Lease operations of one event-loop turn of a process, in order, in one call. KEYS: the fair
- * hash, then a leases zset and a parked zset per destination. ARGV: limit, lease ms, then the
- * operations, each `op, index of its leases key in KEYS, …`:
- * - `a`, job id, rank: acquire: 1 = slot taken (and the virtual time is at least the rank),
- *   0 = the destination is full;
- * - `r`, job id or '': release: frees the job's slot, answers the parked jobs to wake, oldest
- *   first, as many as there are free slots;
- * - `h`, finished job id, next job id, rank: hands a slot from a finished job to a job of the
- *   same destination waiting in the same process; 1.
+ * Lease operations of one event-loop turn of a process, in order, in one call. A slot is held
+ * under a token (`<process>:<n>`), not a job id: a process hands a token from a finished job to
+ * the next job of the same destination waiting here, with no call at all. KEYS: the fair hash,
+ * then a leases zset and a parked zset per destination. ARGV: limit, lease ms, the highest rank
+ * started here by a hand-over since the last call (-1: none), then the operations, each
+ * `op, index of its leases key in KEYS, …`:
+ * - `a`, token, job id, rank: acquire: 1 = slot taken (the job is no longer parked, and the
+ *   virtual time is at least the rank), 0 = the destination is full;
+ * - `r`, token or '': release: frees the token's slot, answers the parked jobs to wake, oldest
+ *   first, as many as there are free slots.
  * Answers one result per operation.
  */
 const LEASE_OPS_LUA = `
@@ -214,51 +216,44 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local limit = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
-local function raiseVt(rank)
-  if rank > tonumber(redis.call('HGET', KEYS[1], 'vt') or '0') then
-    redis.call('HSET', KEYS[1], 'vt', rank)
-  end
-end
+local topRank = tonumber(ARGV[3])
 local out = {}
-local i = 3
+local i = 4
 while i <= #ARGV do
   local op = ARGV[i]
   local k = tonumber(ARGV[i + 1])
   local leases, parked = KEYS[k], KEYS[k + 1]
   if op == 'a' then
-    local job, rank = ARGV[i + 2], tonumber(ARGV[i + 3])
-    i = i + 4
+    local token, job, rank = ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
+    i = i + 5
     redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
-    if redis.call('ZSCORE', leases, job) or redis.call('ZCARD', leases) < limit then
-      redis.call('ZADD', leases, now + lease, job)
+    if redis.call('ZCARD', leases) < limit then
+      redis.call('ZADD', leases, now + lease, token)
       redis.call('PEXPIRE', leases, lease)
       redis.call('ZREM', parked, job)
-      raiseVt(rank)
+      if rank > topRank then topRank = rank end
       out[#out + 1] = 1
     else
       out[#out + 1] = 0
     end
-  elseif op == 'r' then
-    local job = ARGV[i + 2]
+  else
+    local token = ARGV[i + 2]
     i = i + 3
-    if job ~= '' then redis.call('ZREM', leases, job) end
-    redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
-    local free = limit - redis.call('ZCARD', leases)
+    if token ~= '' then redis.call('ZREM', leases, token) end
     local ids = {}
-    if free > 0 then
-      local popped = redis.call('ZPOPMIN', parked, free)
-      for j = 1, #popped, 2 do ids[#ids + 1] = popped[j] end
+    if redis.call('EXISTS', parked) == 1 then
+      redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
+      local free = limit - redis.call('ZCARD', leases)
+      if free > 0 then
+        local popped = redis.call('ZPOPMIN', parked, free)
+        for j = 1, #popped, 2 do ids[#ids + 1] = popped[j] end
+      end
     end
     out[#out + 1] = ids
-  else
-    local old, new, rank = ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
-    i = i + 5
-    redis.call('ZREM', leases, old)
-    redis.call('ZADD', leases, now + lease, new)
-    redis.call('PEXPIRE', leases, lease)
-    raiseVt(rank)
-    out[#out + 1] = 1
   end
+end
+if topRank >= 0 and topRank > tonumber(redis.call('HGET', KEYS[1], 'vt') or '0') then
+  redis.call('HSET', KEYS[1], 'vt', topRank)
 end
 return out
 `;
@@ -278,12 +273,13 @@ redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
 return 0
 `;
 
-/** KEYS: leases zset. ARGV: lease ms, then job ids. Extends the leases of running jobs. */
+/** KEYS: leases zset. ARGV: lease ms, then tokens. Extends the leases of the slots held here. */
 const RENEW_LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = tonumber(ARGV[1])
-for i = 2, #ARGV do redis.call('ZADD', KEYS[1], now + lease, ARGV[i]) end
+-- XX: a slot released meanwhile is not made again.
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now + lease, ARGV[i]) end
 redis.call('PEXPIRE', KEYS[1], lease)
 return 1
 `;
@@ -312,7 +308,7 @@ interface RumCommands {
     limit: number,
     parkedTtlMs: number,
   ): Promise<number>;
-  rumLeaseRenew(leases: string, leaseMs: number, ...jobIds: string[]): Promise<number>;
+  rumLeaseRenew(leases: string, leaseMs: number, ...tokens: string[]): Promise<number>;
 }
 
 /** Pauses between the tries of a job refused while no job of its destination runs here. */
@@ -326,14 +322,15 @@ interface Waiter {
 }
 
 /**
- * Slots per destination over every process sharing the Redis; see the module comment. A job
- * refused while this process runs jobs of the same destination waits here for one of them to
- * finish, which hands it its slot in one step (so a busy destination costs no parking); only
- * a job that cannot wait here is parked in Redis.
+ * Slots per destination over every process sharing the Redis; see the module comment. A slot
+ * is held under a token of this process. A job refused while this process runs jobs of the same
+ * destination waits here for one of them to finish, which hands it its token with no call to
+ * Redis (so a busy destination costs neither parking nor a call per job). Only a job that
+ * cannot wait here is parked in Redis.
  */
 class DestinationLeases {
-  /** job id → its destination, for the jobs running here. */
-  private readonly held = new Map<string, string>();
+  /** job id → its destination and the token of its slot, for the jobs running here. */
+  private readonly held = new Map<string, { destination: string; token: string }>();
   /** destination → how many of its jobs run here. */
   private readonly running = new Map<string, number>();
   private readonly waiting = new Map<string, Waiter[]>();
@@ -344,6 +341,11 @@ class DestinationLeases {
     resolve: (result: number | string[]) => void;
     reject: (err: unknown) => void;
   }[] = [];
+  /** The highest rank started by a hand-over and not yet told to Redis (-1: none). */
+  private handedRank = -1;
+  private handedTimer: NodeJS.Timeout | null = null;
+  private readonly tokenBase = randomNonce(8).toString('hex');
+  private tokenSeq = 0;
   private stopped = false;
   private readonly timer: NodeJS.Timeout;
   private readonly redis: Redis & RumCommands;
@@ -385,16 +387,20 @@ class DestinationLeases {
     return k;
   }
 
-  private hold(destination: string, jobId: string) {
-    this.held.set(jobId, destination);
+  private hold(destination: string, jobId: string, token: string) {
+    this.held.set(jobId, { destination, token });
     this.running.set(destination, (this.running.get(destination) ?? 0) + 1);
   }
 
-  private unhold(destination: string, jobId: string) {
-    if (!this.held.delete(jobId)) return;
+  /** Forgets a job's slot here; answers its token ('' when it held none). */
+  private unhold(destination: string, jobId: string): string {
+    const h = this.held.get(jobId);
+    if (!h) return '';
+    this.held.delete(jobId);
     const n = (this.running.get(destination) ?? 1) - 1;
     if (n > 0) this.running.set(destination, n);
     else this.running.delete(destination);
+    return h.token;
   }
 
   /**
@@ -415,25 +421,33 @@ class DestinationLeases {
   }
 
   private async tryAcquire(destination: string, jobId: string, rank: number): Promise<boolean> {
-    const ok = await this.op(destination, ['a', jobId, rank]);
-    if (ok === 1) this.hold(destination, jobId);
+    const token = `${this.tokenBase}:${(this.tokenSeq++).toString(36)}`;
+    const ok = await this.op(destination, ['a', token, jobId, rank]);
+    if (ok === 1) this.hold(destination, jobId, token);
     return ok === 1;
   }
 
   /** Queues one operation of LEASE_OPS_LUA; those of one event-loop turn go in one call. */
   private op(destination: string, args: (string | number)[]): Promise<number | string[]> {
     return new Promise((resolve, reject) => {
-      this.batch.push({ destination, args, resolve, reject });
-      if (this.batch.length === 1) setImmediate(() => this.flush());
+      if (this.batch.push({ destination, args, resolve, reject }) === 1) {
+        setImmediate(() => this.flush());
+      }
     });
   }
 
   private flush() {
     const ops = this.batch;
     this.batch = [];
+    if (this.handedTimer) {
+      clearTimeout(this.handedTimer);
+      this.handedTimer = null;
+    }
+    const handed = this.handedRank;
+    this.handedRank = -1;
     const keys = [`${this.keyBase}:fair`];
     const index = new Map<string, number>();
-    const argv: (string | number)[] = [this.limit, this.leaseMs];
+    const argv: (string | number)[] = [this.limit, this.leaseMs, handed];
     for (const o of ops) {
       let i = index.get(o.destination);
       if (i === undefined) {
@@ -452,6 +466,26 @@ class DestinationLeases {
         for (const o of ops) o.reject(e);
       },
     );
+  }
+
+  /**
+   * A job started by a hand-over raises the virtual time as an acquire does: told to Redis with
+   * the next call, or within 50 ms when none comes.
+   */
+  private handed(rank: number) {
+    if (rank <= this.handedRank) return;
+    this.handedRank = rank;
+    if (this.batch.length > 0 || this.handedTimer) return;
+    this.handedTimer = setTimeout(() => {
+      this.handedTimer = null;
+      if (this.handedRank < 0 || this.batch.length > 0) return;
+      const rank = this.handedRank;
+      this.handedRank = -1;
+      this.redis
+        .rumLeaseOps(1, `${this.keyBase}:fair`, this.limit, this.leaseMs, rank)
+        .catch((e: unknown) => this.onError(asError(e)));
+    }, 50);
+    this.handedTimer.unref();
   }
 
   /** Waits for a job of the destination running here to hand over its slot (true), or not. */
@@ -488,23 +522,18 @@ class DestinationLeases {
   }
 
   /**
-   * Frees the job's slot (or none: ''): hands it to a job waiting here, or answers the ids of
-   * parked jobs to wake.
+   * Frees the job's slot (or none: ''): hands it to a job waiting here, with no call, or frees
+   * it in Redis and answers the ids of parked jobs to wake.
    */
   async release(destination: string, jobId: string): Promise<string[]> {
-    this.unhold(destination, jobId);
-    const queue = jobId === '' ? undefined : this.waiting.get(destination);
+    const token = jobId === '' ? '' : this.unhold(destination, jobId);
+    const queue = token === '' ? undefined : this.waiting.get(destination);
     const next = queue?.shift();
     if (queue?.length === 0) this.waiting.delete(destination);
-    if (!next) return (await this.op(destination, ['r', jobId])) as string[];
+    if (!next) return (await this.op(destination, ['r', token])) as string[];
     clearTimeout(next.timer);
-    try {
-      await this.op(destination, ['h', jobId, next.jobId, next.rank]);
-    } catch (e) {
-      next.resolve(false);
-      throw e;
-    }
-    this.hold(destination, next.jobId);
+    this.hold(destination, next.jobId, token);
+    this.handed(next.rank);
     next.resolve(true);
     return [];
   }
@@ -523,20 +552,21 @@ class DestinationLeases {
 
   private renew() {
     const byDest = new Map<string, string[]>();
-    for (const [id, destination] of this.held) {
-      const ids = byDest.get(destination);
-      if (ids) ids.push(id);
-      else byDest.set(destination, [id]);
+    for (const { destination, token } of this.held.values()) {
+      const tokens = byDest.get(destination);
+      if (tokens) tokens.push(token);
+      else byDest.set(destination, [token]);
     }
-    for (const [destination, ids] of byDest) {
+    for (const [destination, tokens] of byDest) {
       this.redis
-        .rumLeaseRenew(this.keys(destination).leases, this.leaseMs, ...ids)
+        .rumLeaseRenew(this.keys(destination).leases, this.leaseMs, ...tokens)
         .catch((e: unknown) => this.onError(asError(e)));
     }
   }
 
   stop() {
     clearInterval(this.timer);
+    if (this.handedTimer) clearTimeout(this.handedTimer);
   }
 }
 
