@@ -44,7 +44,7 @@ interface Row {
 export class BridgeKvStore implements BridgeKv {
   private readonly bridge: string;
   private readonly db: Db;
-  private readonly s: Record<'get' | 'set' | 'del', Statement>;
+  private readonly s: Record<'get' | 'set' | 'keep' | 'del', Statement>;
   private readonly lists: Record<'from' | 'after' | 'fromOpen' | 'afterOpen', Statement>;
 
   constructor(db: Db, bridge: string) {
@@ -56,6 +56,13 @@ export class BridgeKvStore implements BridgeKv {
       set: c.prepare(
         'INSERT INTO bridge_kv (bridge, key, value, expires_at) VALUES (?, ?, ?, ?) ' +
           'ON CONFLICT (bridge, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at',
+      ),
+      // A value written again unchanged, with no expiry (Fedify remembers a server's signature
+      // scheme after every delivery), changes no row: no page is written, so no fsync.
+      keep: c.prepare(
+        'INSERT INTO bridge_kv (bridge, key, value, expires_at) VALUES (?, ?, ?, NULL) ' +
+          'ON CONFLICT (bridge, key) DO UPDATE SET value = excluded.value, expires_at = NULL ' +
+          'WHERE value IS NOT excluded.value OR expires_at IS NOT NULL',
       ),
       del: c.prepare('DELETE FROM bridge_kv WHERE bridge = ? AND key = ?'),
     };
@@ -95,13 +102,7 @@ export class BridgeKvStore implements BridgeKv {
     checkKey(key);
     const text = encode(value);
     if (ttlMs === undefined) {
-      // A value written again unchanged (Fedify remembers a server's signature scheme after
-      // every delivery) costs no write, and so no fsync.
-      const row = this.s.get.get(this.bridge, key) as Row | undefined;
-      if (row && row.value === text && row.expires_at === null) return;
-    }
-    if (ttlMs === undefined) {
-      this.s.set.run(this.bridge, key, text, null);
+      this.s.keep.run(this.bridge, key, text);
       return;
     }
     const expires = Date.now() + Math.max(0, ttlMs);

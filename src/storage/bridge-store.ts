@@ -23,6 +23,9 @@ export interface ChainPlace {
   position: number;
 }
 
+/** Outside identities remembered by a BridgeStore before its memory is cleared. */
+const MAX_CACHED_IDENTITIES = 10_000;
+
 /** The reads every bridged item and inbox request makes, built once (drizzle builds SQL per call). */
 function prepared(db: Db) {
   const ph = sql.placeholder;
@@ -108,6 +111,7 @@ function prepared(db: Db) {
 export class BridgeStore {
   readonly db: Db;
   private readonly q: ReturnType<typeof prepared>;
+  private readonly identities = new Map<string, IdentityRow>();
 
   constructor(db: Db) {
     this.db = db;
@@ -290,8 +294,21 @@ export class BridgeStore {
   }
 
   // ---- identities ----
+  /**
+   * An outside identity's key. A row is never changed or removed once written, so the rows found
+   * are remembered (up to MAX_CACHED_IDENTITIES): each item a bridge posts asks twice.
+   */
   getIdentity(network: string, externalId: string): IdentityRow | undefined {
-    return this.q.identity.get({ n: network, x: externalId });
+    const id = `${network}\n${externalId}`;
+    const known = this.identities.get(id);
+    if (known) return known;
+    const row = this.q.identity.get({ n: network, x: externalId });
+    // Not remembered from inside a transaction, which may yet roll back.
+    if (row && !this.db.$client.inTransaction) {
+      if (this.identities.size >= MAX_CACHED_IDENTITIES) this.identities.clear();
+      this.identities.set(id, row);
+    }
+    return row;
   }
 
   identityByPubkey(pubkey: string): IdentityRow | undefined {
