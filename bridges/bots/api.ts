@@ -26,6 +26,13 @@ export class TgError extends Error {
 
 const bad = (what: string) => new TgError(400, `Bad Request: ${what}`);
 
+/** An Idempotency-Key (or a Redis request's ref) used again for another request. */
+const reused = () =>
+  new TgError(
+    422,
+    'Unprocessable Entity: this Idempotency-Key was used for another request (method or parameters); use a new key',
+  );
+
 const MAX_PARAMS = 64;
 const MAX_PARAM_CHARS = 64 * 1024;
 const MAX_IDEMPOTENCY_KEY = 200;
@@ -184,7 +191,7 @@ export class BotApi {
   /** The running long poll of each bot (a newer one ends it with 409). */
   private readonly polls = new Map<number, AbortController>();
   /** Sends in flight by key: a retry waits for the first and gets its answer. */
-  private readonly sending = new Map<string, Promise<unknown>>();
+  private readonly sending = new Map<string, { work: Promise<unknown>; request: string }>();
 
   constructor(gw: BotGateway) {
     this.gw = gw;
@@ -454,7 +461,10 @@ export class BotApi {
   /**
    * Runs a send once per key: the caller's own (an Idempotency-Key header, a Redis request's
    * ref; kept a day at least), or else the request itself (method and parameters) within the
-   * retry window. A repeat gets the first answer, and nothing is posted again.
+   * retry window. A repeat gets the first answer, and nothing is posted again. A key of the
+   * caller's used again for another request (another method or other parameters) is refused
+   * with 422, as the IETF Idempotency-Key draft asks: answering the first message would hide
+   * that the second was never sent.
    */
   private async idempotent(
     bot: BotRow,
@@ -464,26 +474,31 @@ export class BotApi {
     prepare: () => Promise<(key: string) => Promise<{ result: unknown; trxId: string | null }>>,
   ): Promise<unknown> {
     const given = ctx.key;
-    const key =
-      given ??
-      `r:${createHash('sha256').update(`${method}\n${p.canonical()}`).digest('base64url')}`;
+    const request = createHash('sha256').update(`${method}\n${p.canonical()}`).digest('base64url');
+    const key = given ?? `r:${request}`;
     const store = this.gw.store;
     const windowMs = given ? Number.POSITIVE_INFINITY : this.gw.config.limits.botRetryWindowMs;
     const flight = `${bot.botId}\n${key}`;
     const running = this.sending.get(flight);
-    if (running) return running;
+    if (running) {
+      if (running.request !== request) throw reused();
+      return running.work;
+    }
     const before = store.sent(bot.botId, key);
-    if (before && Date.now() - before.createdAt <= windowMs) return before.response;
+    if (before && Date.now() - before.createdAt <= windowMs) {
+      if (before.request !== null && before.request !== request) throw reused();
+      return before.response;
+    }
     const work = (async () => {
       // Checked and rate-limited first; then posted under the key.
       const run = await prepare();
       // With a key of the bot's, the post's own id is that key: even a send cut off by a crash
       // before its answer was recorded is found again by the port, not posted twice.
       const { result, trxId } = await run(given ? key : `${key}:${randomUUID()}`);
-      store.recordSend(bot.botId, key, trxId, result);
+      store.recordSend(bot.botId, key, trxId, result, request);
       return result;
     })();
-    this.sending.set(flight, work);
+    this.sending.set(flight, { work, request });
     try {
       return await work;
     } finally {
@@ -699,8 +714,8 @@ export class BotApi {
     await this.admit(bot, groupId);
     return async (key: string) => {
       const r = await this.submit(bot, groupId, key, object);
-      if (r0) this.gw.store.recordSend(bot.botId, mark, r.trxId, { type: object.type });
-      else this.gw.store.recordSend(bot.botId, mark, null, null);
+      if (r0) this.gw.store.recordSend(bot.botId, mark, r.trxId, { type: object.type }, null);
+      else this.gw.store.recordSend(bot.botId, mark, null, null, null);
       return { result: true, trxId: r.trxId };
     };
   }

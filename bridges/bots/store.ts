@@ -212,11 +212,12 @@ export class BotStore {
         'UPDATE bots SET last_error_at = ?, last_error_message = ? WHERE bot_id = ?',
       ),
       send: c.prepare(
-        'SELECT trx_id, response, created_at FROM bot_sends WHERE bot_id = ? AND key = ?',
+        'SELECT trx_id, response, request, created_at FROM bot_sends WHERE bot_id = ? AND key = ?',
       ),
       sentTrx: c.prepare('SELECT 1 FROM bot_sends WHERE bot_id = ? AND trx_id = ? LIMIT 1'),
       addSend: c.prepare(
-        'INSERT OR REPLACE INTO bot_sends (bot_id, key, trx_id, response, created_at) VALUES (?, ?, ?, ?, ?)',
+        'INSERT OR REPLACE INTO bot_sends (bot_id, key, trx_id, response, request, created_at) ' +
+          'VALUES (?, ?, ?, ?, ?, ?)',
       ),
       setRedis: c.prepare(
         'UPDATE bots SET redis_streams = ?, redis_pushed = max(redis_pushed, acked) WHERE bot_id = ?',
@@ -417,12 +418,19 @@ export class BotStore {
   sent(
     botId: number,
     key: string,
-  ): { trxId: string | null; response: unknown; createdAt: number } | undefined {
+  ):
+    | { trxId: string | null; response: unknown; request: string | null; createdAt: number }
+    | undefined {
     const r = this.s.send.get(botId, key) as
-      | { trx_id: string | null; response: string; created_at: number }
+      | { trx_id: string | null; response: string; request: string | null; created_at: number }
       | undefined;
     return r
-      ? { trxId: r.trx_id, response: JSON.parse(r.response) as unknown, createdAt: r.created_at }
+      ? {
+          trxId: r.trx_id,
+          response: JSON.parse(r.response) as unknown,
+          request: r.request,
+          createdAt: r.created_at,
+        }
       : undefined;
   }
 
@@ -431,8 +439,18 @@ export class BotStore {
     return this.s.sentTrx.get(botId, trxId) !== undefined;
   }
 
-  recordSend(botId: number, key: string, trxId: string | null, response: unknown): void {
-    this.s.addSend.run(botId, key, trxId, JSON.stringify(response), Date.now());
+  /**
+   * Records a send's answer under its key, with the hash of the request that made it (null for
+   * a record that no request's key names: a chat's last reaction).
+   */
+  recordSend(
+    botId: number,
+    key: string,
+    trxId: string | null,
+    response: unknown,
+    request: string | null,
+  ): void {
+    this.s.addSend.run(botId, key, trxId, JSON.stringify(response), request, Date.now());
   }
 
   /**

@@ -531,7 +531,8 @@ export const botUpdates = sqliteTable(
 
 /**
  * Idempotent sends: a bot's request key (its Idempotency-Key, or the hash of a retried
- * Telegram request) → the answer it got, and the trx it made.
+ * Telegram request) → the answer it got, and the trx it made. `request` is the hash of the
+ * method and parameters the key was first used with (null on rows from before it was kept).
  */
 export const botSends = sqliteTable(
   'bot_sends',
@@ -540,6 +541,7 @@ export const botSends = sqliteTable(
     key: text('key').notNull(),
     trxId: text('trx_id'),
     response: text('response').notNull(),
+    request: text('request'),
     createdAt: integer('created_at').notNull(),
   },
   (t) => [primaryKey({ columns: [t.botId, t.key] }), index('bot_sends_created').on(t.createdAt)],

@@ -488,6 +488,15 @@ describe('bot gateway: what a bot sends', () => {
     // Another key is another message, even with the same text.
     const d = await send('only once', 'k-2');
     assert.notEqual(d.json.result.message_id, a.json.result.message_id);
+    // A key used again for another request is refused, not answered with the first message
+    // (the IETF Idempotency-Key draft's 422), and posts nothing; the first request still works.
+    const other = await send('something else', 'k-1');
+    assert.equal(other.status, 422, other.text);
+    assert.equal(other.json.ok, false);
+    assert.equal(other.json.error_code, 422);
+    assert.match(other.json.description, /Idempotency-Key was used for another request/);
+    const again = await send('only once', 'k-1');
+    assert.deepEqual(again.json.result, a.json.result);
     const all = await main.settled();
     const key = await main.botKey(bot.bot_id);
     const sent = all.filter((x) => x.sender === key);

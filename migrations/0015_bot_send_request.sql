@@ -1,0 +1,1 @@
+ALTER TABLE `bot_sends` ADD `request` text;
