@@ -225,14 +225,23 @@ describe(
       assert.equal(outcome.update.rum_send_result.status, 'committed');
       assert.equal(outcome.update.rum_send_result.message_id, result.message_id);
 
-      // The same ref again (even with other parameters): the first answer, no second post.
+      // The same ref again: the first answer, no second post; with other parameters, 422 and
+      // no post (a ref is the request's idempotency key).
+      await request(redis, k.requests, {
+        ref: 'r1',
+        method: 'sendMessage',
+        params: { chat_id: chatId, text: 'from redis' },
+      });
+      const twice = await replies(redis, k.replies, 'r1', 2);
+      assert.deepEqual(JSON.parse(twice[1]!.result!), result);
       await request(redis, k.requests, {
         ref: 'r1',
         method: 'sendMessage',
         params: { chat_id: chatId, text: 'from redis, again' },
       });
-      const twice = await replies(redis, k.replies, 'r1', 2);
-      assert.deepEqual(JSON.parse(twice[1]!.result!), result);
+      const thrice = await replies(redis, k.replies, 'r1', 3);
+      assert.equal(thrice[2]!.ok, 'false');
+      assert.equal(thrice[2]!.error_code, '422');
       // Requests run in order: once r2 is committed, a second post of r1 would be too.
       await request(redis, k.requests, {
         ref: 'r2',
