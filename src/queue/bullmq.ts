@@ -463,6 +463,8 @@ class DestinationLeases {
         for (let j = 0; j < ops.length; j++) ops[j]!.resolve(results[j]!);
       },
       (e: unknown) => {
+        // With no operation to answer (a hand-over's rank alone), the error is reported here.
+        if (ops.length === 0) this.onError(asError(e));
         for (const o of ops) o.reject(e);
       },
     );
@@ -478,12 +480,8 @@ class DestinationLeases {
     if (this.batch.length > 0 || this.handedTimer) return;
     this.handedTimer = setTimeout(() => {
       this.handedTimer = null;
-      if (this.handedRank < 0 || this.batch.length > 0) return;
-      const rank = this.handedRank;
-      this.handedRank = -1;
-      this.redis
-        .rumLeaseOps(1, `${this.keyBase}:fair`, this.limit, this.leaseMs, rank)
-        .catch((e: unknown) => this.onError(asError(e)));
+      // A call with no operation: only the rank goes.
+      if (this.handedRank >= 0 && this.batch.length === 0) this.flush();
     }, 50);
     this.handedTimer.unref();
   }
